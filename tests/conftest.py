@@ -1,0 +1,36 @@
+"""Test set-up: the data and model mirrors point at ../shared unless the environment says otherwise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+os.environ.setdefault("SENTINELLE_DATA_MIRROR", str(SHARED / "geodata"))
+os.environ.setdefault("SENTINELLE_MODELS_MIRROR", str(SHARED / "models"))
+os.environ.setdefault("SENTINELLE_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings():
+    """Each test reads the settings anew, so monkeypatched env vars take effect."""
+    from assistant.config import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def tmp_data_dir(tmp_path, monkeypatch):
+    """An empty data dir for a test (catalog, index and outputs go there)."""
+    monkeypatch.setenv("SENTINELLE_DATA_DIR", str(tmp_path / "data"))
+    from assistant.config import get_settings
+
+    get_settings.cache_clear()
+    return tmp_path / "data"
