@@ -1,0 +1,150 @@
+"""What the page's events do, kept apart from the layout so tests can drive them without a browser.
+
+Each browser tab owns a session id (held in `gr.State`); its `Session` lives in the store, where the map
+iframe reads it. `respond` is a generator: Gradio streams each yield to that tab only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from assistant.config import get_settings
+from assistant.errors import SentinelleError
+from assistant.events import LayerAdded
+from assistant.session import ChatTurn, Session
+from assistant.ui.chat import TurnBuilder, session_messages, user_messages
+from assistant.ui.store import STORE, SessionStore
+from assistant.ui.upload import accept_upload, upload_layers
+
+log = logging.getLogger(__name__)
+DEFAULT_IMAGE_QUESTION = "What does this image show?"
+
+
+class StreamingAssistant(Protocol):
+    def stream(self, message: str, image: str | None = None, session: Session | None = None) -> Iterator[Any]: ...
+
+
+_assistant: StreamingAssistant | None = None
+_assistant_lock = threading.Lock()
+
+
+def default_assistant() -> StreamingAssistant:
+    """The agent, built once per process (its models load lazily on first use)."""
+    global _assistant
+    with _assistant_lock:
+        if _assistant is None:
+            from assistant.agent import Assistant
+
+            _assistant = Assistant()
+        return _assistant
+
+
+def models_status() -> str:
+    """One line naming the models in use, from settings (shown under the title)."""
+    s = get_settings()
+    if s.llm_backend == "openai":
+        llm = f"LLM **{s.llm_model}** on vLLM/OpenAI server `{s.llm_base_url}`"
+    elif s.llm_backend == "embedded":
+        gguf = s.llm_gguf_path.name if s.llm_gguf_path else (s.llm_hub_gguf or "SmolLM2-135M-Instruct")
+        llm = f"LLM **{gguf}** (embedded llama.cpp, CPU)"
+    else:
+        llm = "no LLM (templates only)"
+    vlm = {
+        "openai": f"VLM **{s.vlm_model}** on `{s.vlm_url}`",
+        "transformers": f"VLM **{s.vlm_local_model}** (local)",
+        "offline": "image reader: **offline facts** (no VLM)",
+        "auto": "image reader: **auto** (vLLM when reachable, else offline facts)",
+    }[s.vlm_backend]
+    mode = "offline" if s.offline else "online"
+    return f"{llm} · planner **{s.planner}** · {vlm} · {mode}"
+
+
+class Handlers:
+    """Event handlers bound to one store and one assistant factory (tests swap both)."""
+
+    def __init__(
+        self, store: SessionStore = STORE, assistant: Callable[[], StreamingAssistant] = default_assistant
+    ) -> None:
+        self.store = store
+        self.assistant = assistant
+
+    # --- page load / deep links -----------------------------------------------------------------------
+    def load(self, params: dict[str, str]) -> tuple[str, list[dict[str, Any]], str | None]:
+        """A new tab: restore the session named by the URL (a copy under a fresh id) or start an empty one.
+
+        Returns (sid, chat messages, notice shown when a link could not be restored).
+        """
+        from assistant.ui.share import restore
+
+        notice = None
+        try:
+            session = restore(params)
+        except SentinelleError as exc:
+            session, notice = None, str(exc)
+        sid = self.store.create(session)
+        messages = session_messages(self.store.get(sid))
+        if notice:
+            messages.append({"role": "assistant", "content": f"⚠️ {notice}"})
+        return sid, messages, notice
+
+    # --- a question ----------------------------------------------------------------------------------
+    def respond(self, sid: str, text: str, files: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Stream one answer: yields the full chat after every event; map layers go to the store as they come."""
+        session = self.store.get(sid)
+        history = session_messages(session)
+        text = (text or "").strip()
+        image = None
+        if files:
+            try:
+                image = accept_upload(files[0], sid)
+                for layer in upload_layers(image, sid):
+                    session.add_layer(layer)
+            except SentinelleError as exc:
+                user = ChatTurn(role="user", content=text or f"(upload: {_name(files[0])})")
+                answer = ChatTurn(role="assistant", content=f"⚠️ {exc}")
+                session.turns += [user, answer]
+                self.store.put(sid, session)
+                yield session_messages(session)
+                return
+            self.store.put(sid, session)
+        if not text and image is None:
+            yield history
+            return
+        question = text or DEFAULT_IMAGE_QUESTION
+        user = ChatTurn(role="user", content=question, image=str(image) if image else None)
+        history = history + user_messages(user)
+        builder = TurnBuilder()
+        yield history + builder.messages()
+
+        n_before = len(session.turns)
+        try:
+            stream = self.assistant().stream(question, image=str(image) if image else None, session=session)
+            for event in stream:
+                builder.feed(event)
+                if isinstance(event, LayerAdded):
+                    session.add_layer(event.layer)
+                    self.store.put(sid, session)
+                yield history + builder.messages()
+        except SentinelleError as exc:
+            builder.fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a crash must end the turn with a message, not a spinner
+            log.exception("agent stream failed")
+            builder.fail(f"Internal error while answering ({type(exc).__name__}: {exc}).")
+        # The agent may have appended its own turns to the session; the UI's record (with every step) wins.
+        session.turns = session.turns[:n_before] + [user, builder.to_turn()]
+        for layer in builder.layers:
+            session.add_layer(layer)
+        self.store.put(sid, session)
+        yield history + builder.messages()
+
+    def clear(self, sid: str) -> list[dict[str, Any]]:
+        """Start over in the same tab: empty chat and map."""
+        self.store.put(sid, Session(id=self.store.get(sid).id))
+        return []
+
+
+def _name(path: str) -> str:
+    return str(path).rsplit("/", 1)[-1]

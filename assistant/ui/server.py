@@ -1,0 +1,153 @@
+"""The Sentinelle server: the Gradio page, the map page and its data, and the tile routes on one FastAPI app.
+
+`app.py` at the repository root and `sentinelle serve` both call `serve()` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import gradio as gr
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from assistant.config import get_settings
+from assistant.errors import SentinelleError
+from assistant.ui.handlers import Handlers
+from assistant.ui.layout import build_blocks, launch_settings
+from assistant.ui.map import STATIC_DIR, STATIC_URL, live_map_page
+from assistant.ui.store import STORE, SessionStore
+from assistant.ui.upload import preview_file
+
+log = logging.getLogger("sentinelle.app")
+LONG_POLL_S = 25.0
+POLL_STEP_S = 0.1
+
+
+def _gradio_app(app: FastAPI):
+    for route in app.routes:
+        inner = getattr(route, "app", None)
+        if inner is not None and hasattr(inner, "tokens") and hasattr(inner, "cookie_id"):
+            return inner
+    return None
+
+
+def _require_login(request: Request) -> None:
+    """With `settings.auth`, the map and its data need the same login cookie as the Gradio page."""
+    if not get_settings().auth:
+        return
+    gradio_app = _gradio_app(request.app)
+    if gradio_app is None:
+        raise HTTPException(status_code=401, detail="Not authenticated")
+    cookie = request.cookies.get(f"access-token-{gradio_app.cookie_id}") or request.cookies.get(
+        f"access-token-unsecure-{gradio_app.cookie_id}"
+    )
+    if gradio_app.tokens.get(cookie) is None:
+        raise HTTPException(status_code=401, detail="Not authenticated")
+
+
+def _tiles_router():
+    """The tile endpoints from `tools.tiles`; the app still runs (no imagery) when that module fails to import."""
+    try:
+        from tools.tiles import router
+    except Exception as exc:  # noqa: BLE001 - show the chat even when the tile server is broken
+        log.warning("tile routes unavailable: %s", exc)
+        return None
+    return router
+
+
+def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> FastAPI:
+    """The whole server. Tests pass their own handlers (fake assistant) and store."""
+    handlers = handlers or Handlers(store=store)
+    store = handlers.store
+    app = FastAPI(title="Sentinelle")
+    auth = [Depends(_require_login)]
+
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="sentinelle-static")
+
+    @app.get("/map/{sid}", response_class=HTMLResponse, dependencies=auth)
+    def map_page(sid: str) -> HTMLResponse:
+        return HTMLResponse(live_map_page(sid), headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/map/{sid}", dependencies=auth)
+    async def map_state(sid: str, rev: int = 0) -> JSONResponse:
+        """Long poll: answers at once when the map is behind, else when the session changes (or after 25 s)."""
+        waited = 0.0
+        while store.revision(sid) == rev and waited < LONG_POLL_S:
+            await asyncio.sleep(POLL_STEP_S)
+            waited += POLL_STEP_S
+        try:
+            _, state = store.map_state(sid)
+        except SentinelleError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        return JSONResponse(state, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/uploads/{sid}/{name}", dependencies=auth)
+    def upload_preview(sid: str, name: str) -> FileResponse:
+        try:
+            return FileResponse(preview_file(sid, name), media_type="image/png")
+        except SentinelleError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+    @app.get("/healthz")
+    def health() -> dict:
+        return {"ok": True, "sessions": len(store)}
+
+    router = _tiles_router()
+    if router is not None:
+        app.include_router(router, dependencies=auth)
+
+    blocks = build_blocks(handlers)
+    blocks.queue(default_concurrency_limit=8)
+    return gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, footer_links=[], **launch_settings())
+
+
+def open_share_tunnel(port: int) -> str | None:
+    """A public gradio.live link to the local server; None with a printed reason when it cannot be made."""
+    if get_settings().offline:
+        print("--share needs internet, and SENTINELLE_OFFLINE is set: serving locally only.", file=sys.stderr)
+        return None
+    try:
+        import secrets
+
+        from gradio import networking
+
+        url = networking.setup_tunnel("127.0.0.1", port, secrets.token_urlsafe(32), None, None)
+    except Exception as exc:  # noqa: BLE001 - no tunnel is not fatal: the local server still runs
+        print(f"--share failed ({exc}); no public link (is this machine online?). Serving locally only.",
+              file=sys.stderr)
+        return None
+    return url
+
+
+def serve(host: str | None = None, port: int | None = None, share: bool | None = None) -> int:
+    """Run the server until interrupted."""
+    import threading
+
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    share = settings.share if share is None else share
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    app = build_app()
+    print(f"Sentinelle on http://{host}:{port}  (auth: {'on' if settings.auth else 'off'})", flush=True)
+    if share:
+        def _tunnel() -> None:
+            url = open_share_tunnel(port)
+            if url:
+                print(f"Public link: {url}", flush=True)
+
+        threading.Timer(2.0, _tunnel).start()
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())

@@ -1,0 +1,146 @@
+"""Uploads: images and GeoTIFFs kept inside the data dir; georeferenced ones become map layers.
+
+A georeferenced upload is warped to EPSG:4326 into a small PNG preview so that the image overlay lines up with
+its footprint; the preview is served by `/api/uploads/<sid>/<file>` (only PNGs from that folder).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from assistant.config import get_settings
+from assistant.errors import BadInputError
+from assistant.events import MapLayer
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".jp2"}
+PREVIEW_MAX_PX = 1024
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SID = re.compile(r"^[0-9a-f]{8,32}$")
+
+
+def uploads_root() -> Path:
+    return get_settings().data_dir / "uploads"
+
+
+def accept_upload(src: str | Path, sid: str) -> Path:
+    """Check an uploaded file (type, size) and keep a copy under `<data_dir>/uploads/<sid>/`.
+
+    Raises `BadInputError` with a message fit for the chat when the file is too large or not an image.
+    """
+    src = Path(src)
+    if not src.is_file():
+        raise BadInputError("The uploaded file could not be read; please upload it again.")
+    limit_mb = get_settings().upload_max_mb
+    size_mb = src.stat().st_size / 1e6
+    if size_mb > limit_mb:
+        raise BadInputError(f"'{src.name}' is {size_mb:.1f} MB; the upload limit is {limit_mb:g} MB.")
+    if src.suffix.lower() not in IMAGE_SUFFIXES:
+        allowed = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise BadInputError(f"'{src.name}' is not an image this app reads (accepted: {allowed}).")
+    folder = uploads_root() / _SAFE.sub("_", sid)
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{uuid.uuid4().hex[:8]}_{_SAFE.sub('_', src.name)}"
+    shutil.copyfile(src, dest)
+    _check_readable(dest)
+    return dest
+
+
+def _check_readable(path: Path) -> None:
+    """Fail early, with a clear message, on a corrupt or empty image."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        with rasterio.open(path) as ds:
+            if ds.width * ds.height > get_settings().max_pixels:
+                raise BadInputError(f"'{path.name}' is {ds.width}x{ds.height} px, larger than this server accepts.")
+            ds.read(1, out_shape=(1, min(ds.height, 8), min(ds.width, 8)))
+    except RasterioError as exc:
+        path.unlink(missing_ok=True)
+        raise BadInputError(f"'{path.name.split('_', 1)[-1]}' is not a readable image ({exc}).") from exc
+
+
+def georeference(path: Path) -> list[float] | None:
+    """[west, south, east, north] in EPSG:4326 when the file is georeferenced, else None."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(path) as ds:
+        if ds.crs is None or ds.transform.is_identity:
+            return None
+        bounds = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
+    if not all(np.isfinite(bounds)) or bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:
+        return None
+    return [float(b) for b in bounds]
+
+
+def _stretch(bands: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """2-98 percentile stretch per band to uint8 (display only)."""
+    out = np.zeros(bands.shape, dtype=np.uint8)
+    for i, band in enumerate(bands):
+        values = band[valid]
+        if values.size == 0:
+            continue
+        lo, hi = np.percentile(values, [2, 98])
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        out[i] = np.clip((band.astype(np.float32) - lo) * scale, 0, 255).astype(np.uint8)
+    return out
+
+
+def write_preview(path: Path, bounds: list[float]) -> Path:
+    """A PNG of the upload warped to EPSG:4326 (at most PREVIEW_MAX_PX a side), transparent outside the data."""
+    import rasterio
+    from PIL import Image
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    with rasterio.open(path) as ds, WarpedVRT(ds, crs="EPSG:4326", resampling=Resampling.bilinear) as vrt:
+        scale = max(vrt.width, vrt.height) / PREVIEW_MAX_PX
+        shape = (max(1, round(vrt.height / max(scale, 1))), max(1, round(vrt.width / max(scale, 1))))
+        indexes = [1, 2, 3] if vrt.count >= 3 else [1]
+        data = vrt.read(indexes, out_shape=(len(indexes), *shape), resampling=Resampling.bilinear, masked=True)
+        mask = vrt.dataset_mask(out_shape=shape) > 0
+    valid = mask & ~np.ma.getmaskarray(data).any(axis=0)
+    rgb = _stretch(np.ma.getdata(data), valid)
+    if rgb.shape[0] == 1:
+        rgb = np.repeat(rgb, 3, axis=0)
+    rgba = np.concatenate([rgb, (valid * 255).astype(np.uint8)[None]], axis=0)
+    out = path.with_name(path.stem + "_preview.png")
+    Image.fromarray(np.moveaxis(rgba, 0, -1), "RGBA").save(out)
+    return out
+
+
+def upload_layers(path: Path, sid: str) -> list[MapLayer]:
+    """Map layers for an upload: footprint + image overlay when georeferenced, nothing otherwise."""
+    bounds = georeference(path)
+    if bounds is None:
+        return []
+    preview = write_preview(path, bounds)
+    name = path.name.split("_", 1)[-1]
+    url = f"/api/uploads/{_SAFE.sub('_', sid)}/{preview.name}"
+    return [
+        MapLayer(name=f"Upload: {name}", kind="image", url=url, bounds=bounds, style={"opacity": 0.9}),
+        MapLayer(
+            name=f"Upload footprint: {name}",
+            kind="bounds",
+            bounds=bounds,
+            style={"color": "#e6194b", "weight": 2},
+            legend={"uploaded image": "#e6194b"},
+            fly_to=True,
+        ),
+    ]
+
+
+def preview_file(sid: str, name: str) -> Path:
+    """The preview PNG a map asks for; nothing else under the uploads folder is served."""
+    if not _SID.match(sid) or _SAFE.sub("_", name) != name or not name.endswith("_preview.png") or ".." in name:
+        raise BadInputError("bad preview name")
+    path = uploads_root() / sid / name
+    if not path.is_file():
+        raise BadInputError("no such preview")
+    return path
