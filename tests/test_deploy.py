@@ -362,3 +362,145 @@ def test_chat_template_without_tools_is_plain_qwen_chat():
     text = _render([{"role": "user", "content": "Bonjour"}])
     assert text == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
                     "<|im_start|>user\nBonjour<|im_end|>\n<|im_start|>assistant\n")
+
+
+# --- the app behind the probes -------------------------------------------------------------------------
+
+
+def _probe_paths() -> set[str]:
+    urls = re.findall(r"http://127\.0\.0\.1:7860(/[\w/]*)", COMPOSE.read_text() + (DEPLOY / "Dockerfile").read_text())
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s_docs(BASE)}
+    app = docs[("Deployment", "sentinelle-app")]["spec"]["template"]["spec"]["containers"][0]
+    return set(urls) | {app[p]["httpGet"]["path"] for p in ("readinessProbe", "livenessProbe")}
+
+
+def test_health_probe_answers_without_login_while_the_app_requires_it(tmp_data_dir, monkeypatch):
+    paths = _probe_paths()
+    assert len(paths) == 1, f"compose, Dockerfile and k8s probe different paths: {paths}"
+    monkeypatch.setenv("SENTINELLE_AUTH", "jury:a-long-password")
+    from fastapi.testclient import TestClient
+
+    try:
+        from assistant.ui.server import build_app
+    except ModuleNotFoundError as exc:
+        pytest.skip(f"web app not available: {exc.name}")
+    client = TestClient(build_app())
+    assert client.get(paths.pop()).status_code == 200
+    assert client.get("/api/map/some-session").status_code == 401
+
+
+# --- the app's OpenAI-compatible client against a scripted vLLM-like server ----------------------------
+
+
+class _ScriptedVLLM:
+    """A loopback HTTP server that answers /v1/chat/completions the way vLLM does with the hermes parser:
+    streamed, the tool call's id and name in one chunk, its arguments in fragments, finish_reason tool_calls."""
+
+    def __init__(self, tool: str, args: dict) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list[dict] = []
+        outer = self
+        text = json.dumps(args)
+        fragments = [text[: len(text) // 2], text[len(text) // 2 :]]
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a) -> None:  # keep pytest output clean
+                pass
+
+            def do_GET(self) -> None:  # /health and /v1/models, as vLLM serves them
+                body = {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
+                self._send(200, json.dumps(body).encode(), "application/json")
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+                base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                call = {"index": 0, "id": "chatcmpl-tool-1", "type": "function",
+                        "function": {"name": tool, "arguments": ""}}
+                deltas = [({"role": "assistant", "content": ""}, None), ({"tool_calls": [call]}, None)]
+                deltas += [({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}, None) for f in fragments]
+                deltas.append(({}, "tool_calls"))
+                if body.get("stream"):
+                    lines = [json.dumps({**base, "choices": [{"index": 0, "delta": d, "finish_reason": f}]})
+                             for d, f in deltas]
+                    payload = "".join(f"data: {line}\n\n" for line in lines) + "data: [DONE]\n\n"
+                    self._send(200, payload.encode(), "text/event-stream")
+                else:
+                    message = {"role": "assistant", "content": None,
+                               "tool_calls": [{**call, "function": {"name": tool, "arguments": text}}]}
+                    reply = {**base, "object": "chat.completion",
+                             "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+                    self._send(200, json.dumps(reply).encode(), "application/json")
+
+            def _send(self, code: int, payload: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _ScriptedVLLM:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _deployed_app_env(url: str) -> dict[str, str]:
+    """The GPU app's environment from the compose file, with vLLM's address replaced by the loopback server."""
+    env = {k: substitute(str(v)) for k, v in compose()["services"]["app"]["environment"].items() if v is not None}
+    env.update(SENTINELLE_LLM_BASE_URL=url, SENTINELLE_VLM_BASE_URL=url, SENTINELLE_LLM_API_KEY="deploy-test-key")
+    return env
+
+
+def _chat_model():
+    """The app's own factory for the OpenAI-compatible backend when it exists, else ChatOpenAI exactly as the
+    settings describe it (the same constructor arguments the agent issue prescribes)."""
+    from assistant.config import get_settings
+
+    try:
+        from assistant import llm
+    except ImportError:  # the agent's module has not landed
+        llm = None
+    for name in ("get_chat_model", "chat_model", "make_chat_model", "openai_chat_model", "build_chat_model"):
+        factory = getattr(llm, name, None)
+        if callable(factory):
+            return factory(), f"assistant.llm.{name}"
+    from langchain_openai import ChatOpenAI
+
+    s = get_settings()
+    return ChatOpenAI(base_url=s.llm_base_url, model=s.llm_model, api_key=s.llm_api_key, timeout=s.llm_timeout_s,
+                      max_retries=s.llm_max_retries, temperature=0), "langchain_openai.ChatOpenAI(settings)"
+
+
+def test_app_client_calls_tools_through_an_openai_compatible_server(monkeypatch):
+    from assistant.config import get_settings
+
+    with _ScriptedVLLM("locate_place", {"place": "Bercy"}) as server:
+        for key, value in _deployed_app_env(server.url).items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        model, origin = _chat_model()
+        bound = model.bind_tools(TOOLS[:1])
+        streamed = None
+        for chunk in bound.stream("Où est Bercy ?"):
+            streamed = chunk if streamed is None else streamed + chunk
+        whole = bound.invoke("Where is Bercy?")
+    for message in (streamed, whole):
+        assert [(c["name"], c["args"]) for c in message.tool_calls] == [("locate_place", {"place": "Bercy"})], origin
+    assert len(server.seen) == 2
+    for request in server.seen:
+        assert request["path"] == "/v1/chat/completions"
+        assert request["auth"] == "Bearer deploy-test-key"
+        assert request["body"]["model"] == _flag(_compose_vllm_args(), "--served-model-name")
+        assert [t["function"]["name"] for t in request["body"]["tools"]] == ["locate_place"]
+    assert server.seen[0]["body"]["stream"] is True
