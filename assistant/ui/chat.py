@@ -138,11 +138,16 @@ def step_message(step: ToolStep, progress: tuple[float, str] | None = None) -> d
     return {"role": "assistant", "content": "\n".join(lines) or "…", "metadata": metadata}
 
 
-def user_messages(turn: ChatTurn, image_url: str | None = None) -> list[dict[str, Any]]:
+def user_messages(turn: ChatTurn) -> list[dict[str, Any]]:
     """A user's question, with its attached image shown above the text when there is one."""
+    from assistant.ui.upload import chat_image
+
     out: list[dict[str, Any]] = []
-    if turn.image:
-        out.append({"role": "user", "content": {"path": turn.image, "alt_text": "uploaded image"}})
+    shown = chat_image(turn.image) if turn.image else None
+    if shown:
+        out.append({"role": "user", "content": {"path": shown, "alt_text": "attached image"}})
+    elif turn.image:
+        out.append({"role": "user", "content": f"(attached: {turn.image.rsplit('/', 1)[-1].split('_', 1)[-1]})"})
     if turn.content:
         out.append({"role": "user", "content": turn.content})
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from assistant.errors import BadInputError
 from assistant.events import MapLayer
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".jp2"}
+BROWSER_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 PREVIEW_MAX_PX = 1024
+THUMB_MAX_PX = 384
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SID = re.compile(r"^[0-9a-f]{8,32}$")
 
@@ -68,9 +71,11 @@ def _check_readable(path: Path) -> None:
 def georeference(path: Path) -> list[float] | None:
     """[west, south, east, north] in EPSG:4326 when the file is georeferenced, else None."""
     import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.warp import transform_bounds
 
-    with rasterio.open(path) as ds:
+    with warnings.catch_warnings(), rasterio.open(path) as ds:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
         if ds.crs is None or ds.transform.is_identity:
             return None
         bounds = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
@@ -113,6 +118,35 @@ def write_preview(path: Path, bounds: list[float]) -> Path:
     out = path.with_name(path.stem + "_preview.png")
     Image.fromarray(np.moveaxis(rgba, 0, -1), "RGBA").save(out)
     return out
+
+
+def chat_image(path: str | Path) -> str | None:
+    """What the chat shows for an attached image: the file itself when browsers display it, else a PNG thumbnail
+    made next to it (GeoTIFFs, multi-band rasters). None when the file is gone (e.g. a link from another server)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    if path.suffix.lower() in BROWSER_SUFFIXES:
+        return str(path)
+    thumb = path.with_name(path.stem + "_thumb.png")
+    if not thumb.exists():
+        import rasterio
+        from PIL import Image
+        from rasterio.enums import Resampling
+
+        try:
+            with rasterio.open(path) as ds:
+                scale = max(1.0, max(ds.width, ds.height) / THUMB_MAX_PX)
+                shape = (max(1, round(ds.height / scale)), max(1, round(ds.width / scale)))
+                indexes = [1, 2, 3] if ds.count >= 3 else [1]
+                data = ds.read(indexes, out_shape=(len(indexes), *shape), resampling=Resampling.average)
+        except Exception:  # noqa: BLE001 - no thumbnail: the chat shows the question without it
+            return None
+        rgb = _stretch(data, np.ones(shape, dtype=bool))
+        if rgb.shape[0] == 1:
+            rgb = np.repeat(rgb, 3, axis=0)
+        Image.fromarray(np.moveaxis(rgb, 0, -1)).save(thumb)
+    return str(thumb)
 
 
 def upload_layers(path: Path, sid: str) -> list[MapLayer]:
