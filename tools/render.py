@@ -1,0 +1,259 @@
+"""Raster -> display RGB (uint8), shared by the image reader, search chips, thumbnails and tiles.
+
+Which bands make the picture follows the bands' common names (Sentinel-2 true colour B04,B03,B02; NAIP RGB;
+Landsat false colour), and the stretch is a 2-98 percentile one, per band. Catalog items carry their percentiles
+(`sentinelle:stats`, computed once at ingest) so that every window of a scene gets the same colours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import BadInputError
+
+PRESETS = ("truecolor", "falsecolor", "swir", "rgb")
+_PRESET_NAMES = {
+    "truecolor": ("red", "green", "blue"),
+    "falsecolor": ("nir", "red", "green"),
+    "swir": ("swir16", "nir", "red"),
+}
+_NIR = ("nir", "nir08")
+PHOTO_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+
+
+def _common_names(bands: Sequence[Any]) -> list[str | None]:
+    out = []
+    for band in bands:
+        if isinstance(band, dict):
+            out.append(band.get("common_name"))
+        else:
+            out.append(getattr(band, "common_name", None))
+    return out
+
+
+def _index_of(names: list[str | None], wanted: str) -> int | None:
+    options = _NIR if wanted == "nir" else (wanted,)
+    for option in options:
+        if option in names:
+            return names.index(option)
+    return None
+
+
+def default_preset(bands: Sequence[Any], constellation: str | None = None) -> str:
+    """The preset a scene is shown with: Sentinel-2/NAIP/photos true colour, Landsat false colour."""
+    names = _common_names(bands)
+    has = {p: all(_index_of(names, n) is not None for n in _PRESET_NAMES[p]) for p in _PRESET_NAMES}
+    if constellation == "landsat":
+        if not has["truecolor"] and has["swir"]:
+            return "swir"  # stacks shipped as SWIR1,NIR,Red,Green (Pucallpa)
+        if has["falsecolor"]:
+            return "falsecolor"
+    if has["truecolor"]:
+        return "truecolor"
+    return "rgb"
+
+
+def display_indexes(bands: Sequence[Any], preset: str | None = None, constellation: str | None = None) -> list[int]:
+    """1-based band indexes (3 of them) for a preset; unknown presets are a user error."""
+    count = len(bands)
+    if count == 0:
+        raise BadInputError("a raster with no bands cannot be displayed")
+    preset = preset or default_preset(bands, constellation)
+    if preset not in PRESETS:
+        raise BadInputError(f"unknown display preset '{preset}' (use {', '.join(PRESETS)})")
+    if preset != "rgb":
+        names = _common_names(bands)
+        idx = [_index_of(names, n) for n in _PRESET_NAMES[preset]]
+        if all(i is not None for i in idx):
+            return [i + 1 for i in idx]
+        raise BadInputError(f"preset '{preset}' needs bands {', '.join(_PRESET_NAMES[preset])}, which this scene lacks")
+    if count < 3:
+        return [1, 1, 1]
+    return [1, 2, 3]
+
+
+def percentiles(data: np.ndarray, valid: np.ndarray | None = None, lo: float = 2.0, hi: float = 98.0,
+                max_samples: int = 1_000_000) -> tuple[list[float], list[float]]:
+    """Per-band (lo, hi) percentiles over valid pixels, on a regular subsample for big arrays."""
+    bands, height, width = data.shape
+    step = max(1, int(np.ceil(np.sqrt(height * width / max_samples))))
+    sample = data[:, ::step, ::step].astype(np.float64)
+    ok = np.isfinite(sample)
+    if valid is not None:
+        ok &= valid[::step, ::step][None, :, :]
+    low, high = [], []
+    for b in range(bands):
+        values = sample[b][ok[b]]
+        if values.size == 0:
+            low.append(0.0)
+            high.append(1.0)
+            continue
+        p_lo, p_hi = np.percentile(values, [lo, hi])
+        if p_hi <= p_lo:
+            p_hi = p_lo + 1.0
+        low.append(float(p_lo))
+        high.append(float(p_hi))
+    return low, high
+
+
+def stretch(data: np.ndarray, low: Sequence[float], high: Sequence[float],
+            valid: np.ndarray | None = None) -> np.ndarray:
+    """(3, H, W) any dtype -> (H, W, 3) uint8, linear between low and high per band; invalid pixels black."""
+    out = np.empty((data.shape[1], data.shape[2], data.shape[0]), dtype=np.uint8)
+    for b in range(data.shape[0]):
+        scaled = (data[b].astype(np.float32) - low[b]) / max(high[b] - low[b], 1e-12)
+        scaled = np.nan_to_num(scaled, nan=0.0, posinf=1.0, neginf=0.0)
+        out[:, :, b] = np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if valid is not None:
+        out[~valid] = 0
+    return out
+
+
+def valid_mask(data: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Pixels that hold data in every band: finite and not nodata."""
+    ok = np.all(np.isfinite(data), axis=0) if np.issubdtype(data.dtype, np.floating) else np.ones(data.shape[1:], bool)
+    if nodata is not None and not np.isnan(nodata):
+        ok &= ~np.all(data == nodata, axis=0)
+    return ok
+
+
+def rgb_from_array(data: np.ndarray, bands: Sequence[Any], nodata: float | None = None, preset: str | None = None,
+                   constellation: str | None = None, stats: dict | None = None) -> np.ndarray:
+    """A full band stack (bands, H, W) -> display RGB (H, W, 3) uint8 with the preset's bands and the stretch."""
+    idx = display_indexes(bands, preset, constellation)
+    picked = data[[i - 1 for i in idx]]
+    valid = valid_mask(data, nodata)
+    low, high = stats_for(stats, idx) if stats else percentiles(picked, valid)
+    return stretch(picked, low, high, valid)
+
+
+def stats_for(stats: dict, indexes: Sequence[int]) -> tuple[list[float], list[float]]:
+    """Stored per-band percentiles (`sentinelle:stats` = {'p2': [...], 'p98': [...]}) for 1-based indexes."""
+    return [stats["p2"][i - 1] for i in indexes], [stats["p98"][i - 1] for i in indexes]
+
+
+def _bands_of_dataset(ds) -> list[dict]:
+    """Band common names of a plain raster file, from its descriptions or colour interpretation, else by count."""
+    from tools.ingest_facts import S2_ORDER, s2_bands, tm_bands
+
+    names = [(d or "").strip().upper() for d in ds.descriptions]
+    names = [f"B{int(n[1:]):02d}" if len(n) in (2, 3) and n[0] == "B" and n[1:].isdigit() else n for n in names]
+    if names and all(n in S2_ORDER for n in names):
+        return [b.to_dict() for b in s2_bands(names)]
+    if ds.count == 13:
+        return [b.to_dict() for b in s2_bands()]
+    if ds.count == 6 and all(not n for n in names):
+        return [b.to_dict() for b in tm_bands()]
+    if ds.count >= 3:
+        return [{"name": n, "common_name": n} for n in ("red", "green", "blue")] + [
+            {"name": f"band{i + 1}"} for i in range(3, ds.count)]
+    return [{"name": "pan", "common_name": "pan"}] * ds.count
+
+
+def _window_of(ds, window: Any):
+    """A rasterio Window, or a [west, south, east, north] bbox in EPSG:4326, as a window of `ds`."""
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window, from_bounds
+
+    if window is None or isinstance(window, Window):
+        return window
+    if len(window) == 4 and ds.crs is not None:
+        left, bottom, right, top = transform_bounds("EPSG:4326", ds.crs, *[float(v) for v in window])
+        win = from_bounds(left, bottom, right, top, transform=ds.transform)
+        full = Window(0, 0, ds.width, ds.height)
+        try:
+            win = win.intersection(full).round_offsets().round_lengths()
+        except Exception:  # noqa: BLE001 - rasterio raises WindowError for disjoint windows
+            raise BadInputError("the requested area lies outside this scene") from None
+        if win.width < 1 or win.height < 1:
+            raise BadInputError("the requested area lies outside this scene")
+        return win
+    raise BadInputError("a window is a rasterio Window or a [west, south, east, north] bbox of a georeferenced scene")
+
+
+def _out_shape(height: int, width: int, max_size: int | None) -> tuple[int, int]:
+    if not max_size or max(height, width) <= max_size:
+        return height, width
+    scale = max_size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def to_rgb(path_or_item: Any, window: Any = None, max_size: int | None = None, preset: str | None = None) -> np.ndarray:
+    """Display RGB (H, W, 3) uint8 of a catalog item or a raster file, optionally a window and at most max_size px.
+
+    `window`: a rasterio Window (pixels of the scene) or [west, south, east, north] in EPSG:4326.
+    Items use their stored percentiles (same colours for every window); plain files are stretched on what is read.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    stats = None
+    constellation = None
+    if hasattr(path_or_item, "properties") and hasattr(path_or_item, "assets"):
+        from tools.catalog import asset_path
+
+        path = asset_path(path_or_item)
+        props = path_or_item.properties
+        bands = props.get("eo:bands") or []
+        stats = props.get("sentinelle:stats")
+        constellation = props.get("constellation")
+    else:
+        path = Path(path_or_item)
+        bands = None
+    with rasterio.open(path) as ds:
+        if bands is None:
+            bands = _bands_of_dataset(ds)
+            photo = ds.count >= 3 and ds.dtypes[0] == "uint8" and [c.name for c in ds.colorinterp[:3]] == [
+                "red", "green", "blue"] and ds.crs is None
+        else:
+            photo = False
+        idx = display_indexes(bands, preset, constellation)
+        win = _window_of(ds, window)
+        height, width = (int(win.height), int(win.width)) if win is not None else (ds.height, ds.width)
+        shape = _out_shape(height, width, max_size)
+        data = ds.read(idx, window=win, out_shape=(3, *shape), resampling=Resampling.average
+                       if shape != (height, width) else Resampling.nearest)
+        nodata = ds.nodata
+    valid = valid_mask(data, nodata)
+    if photo:
+        out = np.transpose(data, (1, 2, 0)).copy()
+        out[~valid] = 0
+        return out
+    low, high = stats_for(stats, idx) if stats else percentiles(data, valid)
+    return stretch(data, low, high, valid)
+
+
+def read_rgb_image(path: str | Path, max_size: int | None = None) -> np.ndarray:
+    """Any image file (JPEG, PNG, GeoTIFF, ENVI...) -> RGB (H, W, 3) uint8; photos are kept as they are."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"no image file at {path}")
+    if path.suffix.lower() in PHOTO_EXTS:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as img:
+                img.load()
+                if img.mode in ("I;16", "I;16B", "I", "F"):
+                    arr = np.asarray(img, dtype=np.float32)[None]
+                    low, high = percentiles(arr)
+                    gray = stretch(arr, low, high)[:, :, 0]
+                    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+                else:
+                    rgb = np.asarray(img.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise BadInputError(f"{path.name}: not a readable image ({exc.__class__.__name__})") from None
+        if max_size and max(rgb.shape[:2]) > max_size:
+            h, w = _out_shape(rgb.shape[0], rgb.shape[1], max_size)
+            rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR))
+        return np.ascontiguousarray(rgb)
+    from rasterio.errors import RasterioIOError
+
+    try:
+        return to_rgb(path, max_size=max_size)
+    except RasterioIOError as exc:
+        raise BadInputError(f"{path.name}: not a readable image ({str(exc).splitlines()[0][:120]})") from None

@@ -1,0 +1,195 @@
+"""XYZ PNG tiles (rio-tiler) for catalog scenes and result rasters, served by the app's own server.
+
+Only two things can be served: the COG of a catalog item (looked up by a validated id, never by a path) and
+rasters under `<data_dir>/results/` (the path is resolved and must stay inside that folder). Scene tiles use the
+item's stored 2-98 percentiles, so tiles of one scene match at every zoom; outside the footprint is transparent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from assistant.config import get_settings
+from assistant.errors import BadInputError, NotFoundError
+
+router = APIRouter(prefix="/tiles", tags=["tiles"])
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
+_PNG = "image/png"
+_CACHE_HEADERS = {"Cache-Control": "public, max-age=3600"}
+_GDAL_LOCK = threading.Semaphore(2)  # at most two tile reads at once on a 2-core machine
+
+
+def scene_tile_url(item_id: str, preset: str | None = None) -> str:
+    """XYZ template of a catalog scene, e.g. `/tiles/scenes/<id>/{z}/{x}/{y}.png?preset=truecolor`."""
+    if not _ID_RE.match(item_id):
+        raise BadInputError(f"'{item_id}' is not a scene id")
+    url = f"/tiles/scenes/{item_id}/{{z}}/{{x}}/{{y}}.png"
+    return f"{url}?{urlencode({'preset': preset})}" if preset else url
+
+
+def results_root() -> Path:
+    return (get_settings().data_dir / "results").resolve()
+
+
+def result_tile_url(path: Path, colormap: str = "viridis", rescale: tuple[float, float] | None = None) -> str:
+    """XYZ template of a result raster under `<data_dir>/results/` (change scores, masks)."""
+    resolved = Path(path).resolve()
+    root = results_root()
+    if not resolved.is_relative_to(root):
+        raise BadInputError(f"{path} is not under the results folder {root}")
+    rel = quote(resolved.relative_to(root).as_posix())
+    query = {"colormap": colormap}
+    if rescale is not None:
+        query["rescale"] = f"{float(rescale[0])},{float(rescale[1])}"
+    return f"/tiles/results/{rel}/{{z}}/{{x}}/{{y}}.png?{urlencode(query)}"
+
+
+# --- scene tiles ---------------------------------------------------------------------------------------------------
+
+
+def _scene(item_id: str):
+    from tools.catalog import asset_path, open_catalog
+
+    if not _ID_RE.match(item_id):
+        raise HTTPException(status_code=404, detail="unknown scene")
+    try:
+        item = open_catalog().get(item_id)
+    except NotFoundError:
+        raise HTTPException(status_code=404, detail="unknown scene") from None
+    if not item.properties.get("sentinelle:georeferenced"):
+        raise HTTPException(status_code=404, detail="scene has no location")
+    path = asset_path(item)
+    if not path.is_file():
+        raise HTTPException(status_code=404, detail="scene file missing")
+    return item, path
+
+
+def render_scene_tile(item_id: str, z: int, x: int, y: int, preset: str | None = None) -> bytes | None:
+    """PNG bytes of one tile of a catalog scene (None when the tile lies outside the scene)."""
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    from tools.render import display_indexes, stats_for
+
+    item, path = _scene(item_id)
+    props = item.properties
+    try:
+        indexes = display_indexes(props.get("eo:bands") or [], preset, props.get("constellation"))
+    except BadInputError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    stats = props.get("sentinelle:stats")
+    with _GDAL_LOCK, Reader(str(path)) as src:
+        if not src.tile_exists(x, y, z):
+            return None
+        try:
+            img = src.tile(x, y, z, indexes=indexes)
+        except TileOutsideBounds:
+            return None
+    if stats:
+        low, high = stats_for(stats, indexes)
+    else:
+        low, high = _percentiles_of(img)
+    img = img.rescale(in_range=list(zip(low, high, strict=True)))
+    return img.render(img_format="PNG")
+
+
+def _percentiles_of(img) -> tuple[list[float], list[float]]:
+    import numpy as np
+
+    data = img.array
+    low, high = [], []
+    for b in range(data.shape[0]):
+        values = data[b].compressed() if hasattr(data[b], "compressed") else data[b].ravel()
+        if values.size == 0:
+            low.append(0.0)
+            high.append(1.0)
+        else:
+            lo, hi = np.percentile(values, [2, 98])
+            low.append(float(lo))
+            high.append(float(hi if hi > lo else lo + 1))
+    return low, high
+
+
+@router.get("/scenes/{item_id}/{z}/{x}/{y}.png")
+def scene_tile(item_id: str, z: int, x: int, y: int, preset: str | None = Query(None)) -> Response:
+    """One 256x256 PNG tile of a catalog scene; 204 when the tile is outside the scene, 404 for unknown ids."""
+    _check_zxy(z, x, y)
+    png = render_scene_tile(item_id, z, x, y, preset)
+    if png is None:
+        return Response(status_code=204)
+    return Response(content=png, media_type=_PNG, headers=_CACHE_HEADERS)
+
+
+# --- result tiles --------------------------------------------------------------------------------------------------
+
+
+def _result_path(relpath: str) -> Path:
+    """A file under the results folder; anything that resolves outside it (../, links, absolute) is refused."""
+    root = results_root()
+    if not relpath or "\x00" in relpath or relpath.startswith(("/", "\\")):
+        raise HTTPException(status_code=404, detail="unknown result")
+    candidate = (root / relpath).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        raise HTTPException(status_code=404, detail="unknown result")
+    return candidate
+
+
+@lru_cache(maxsize=64)
+def _result_stats(path: str, mtime: float) -> tuple[float, float]:
+    """2-98 percentiles of band 1 of a result raster (cached per file version)."""
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        scale = max(1, int(max(ds.width, ds.height) / 1024))
+        arr = ds.read(1, masked=True, out_shape=(max(1, ds.height // scale), max(1, ds.width // scale)))
+    values = arr.compressed().astype(np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, [2, 98])
+    return float(lo), float(hi if hi > lo else lo + 1)
+
+
+@router.get("/results/{relpath:path}/{z}/{x}/{y}.png")
+def result_tile(relpath: str, z: int, x: int, y: int, colormap: str = Query("viridis"),
+                rescale: str | None = Query(None)) -> Response:
+    """One PNG tile of a result raster (band 1, colour-mapped); only files under `<data_dir>/results/`."""
+    from rio_tiler.colormap import cmap
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    _check_zxy(z, x, y)
+    path = _result_path(relpath)
+    try:
+        colors = cmap.get(colormap.lower())
+    except Exception:  # noqa: BLE001 - rio-tiler raises InvalidColorMapName
+        raise HTTPException(status_code=400, detail=f"unknown colormap '{colormap}'") from None
+    if rescale:
+        try:
+            low, high = (float(v) for v in rescale.split(","))
+        except ValueError:
+            raise HTTPException(status_code=400, detail="rescale is 'min,max'") from None
+    else:
+        low, high = _result_stats(str(path), path.stat().st_mtime)
+    with _GDAL_LOCK, Reader(str(path)) as src:
+        if not src.tile_exists(x, y, z):
+            return Response(status_code=204)
+        try:
+            img = src.tile(x, y, z, indexes=1)
+        except TileOutsideBounds:
+            return Response(status_code=204)
+    img = img.rescale(in_range=[(low, high)])
+    return Response(content=img.render(img_format="PNG", colormap=colors), media_type=_PNG, headers=_CACHE_HEADERS)
+
+
+def _check_zxy(z: int, x: int, y: int) -> None:
+    if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
+        raise HTTPException(status_code=404, detail="no such tile")
