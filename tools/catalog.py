@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,9 +204,9 @@ class Catalog:
             except SentinelleError as exc:
                 report.refused.append(Refusal(source.label, str(exc)))
                 continue
-            except (OSError, ValueError, MemoryError) as exc:
-                report.refused.append(Refusal(source.label, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-                                              if str(exc) else type(exc).__name__))
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch; GDAL raises many kinds
+                first = str(exc).splitlines()[0][:160] if str(exc) else ""
+                report.refused.append(Refusal(source.label, f"cannot read ({type(exc).__name__}: {first})"))
                 continue
             report.items.append(item)
             (report.updated if item.id in existing else report.new).append(item.id)
@@ -306,12 +307,12 @@ def _footprint(scene: SceneData) -> tuple[dict, list[float]]:
     n = 20
     cols = [width * i / n for i in range(n)] + [width] * n + [width * (n - i) / n for i in range(n)] + [0] * n
     rows = [0] * n + [height * i / n for i in range(n)] + [height] * n + [height * (n - i) / n for i in range(n)]
-    xs, ys = zip(*[t * (c, r) for c, r in zip(cols, rows, strict=True)], strict=True)
+    xs, ys = zip(*[t @ (c, r) for c, r in zip(cols, rows, strict=True)], strict=True)
     lons, lats = warp_transform(scene.crs, "EPSG:4326", list(xs), list(ys))
     poly = Polygon(list(zip(lons, lats, strict=True))).buffer(0)
     poly = poly.simplify(0.0)
-    left, top = t * (0, 0)
-    right, bottom = t * (width, height)
+    left, top = t @ (0, 0)
+    right, bottom = t @ (width, height)
     bbox = list(transform_bounds(scene.crs, "EPSG:4326", min(left, right), min(top, bottom), max(left, right),
                                  max(top, bottom), densify_pts=21))
     return mapping(poly), [round(v, 8) for v in bbox]
@@ -406,7 +407,8 @@ def _write_cog(scene: SceneData, target: Path) -> None:
         out_profile["predictor"] = 2
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with MemoryFile() as mem:
+        with warnings.catch_warnings(), MemoryFile() as mem:
+            warnings.simplefilter("ignore")  # NotGeoreferencedWarning for plain images: expected, they stay images
             with mem.open(**profile) as dst:
                 dst.write(scene.data)
                 for i, band in enumerate(scene.bands, start=1):

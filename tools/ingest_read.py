@@ -291,7 +291,7 @@ def _center_lonlat(scene: SceneData) -> tuple[float, float]:
     from rasterio.warp import transform as warp_transform
 
     h, w = scene.data.shape[1:]
-    x, y = scene.transform * (w / 2, h / 2)
+    x, y = scene.transform @ (w / 2, h / 2)
     xs, ys = warp_transform(scene.crs, "EPSG:4326", [x], [y])
     return xs[0], ys[0]
 
@@ -304,8 +304,8 @@ def _distance_note(scene: SceneData, lon: float, lat: float) -> bool:
 
     rows, _ = _cities()
     h, w = scene.data.shape[1:]
-    left, top = scene.transform * (0, 0)
-    right, bottom = scene.transform * (w, h)
+    left, top = scene.transform @ (0, 0)
+    right, bottom = scene.transform @ (w, h)
     west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", min(left, right), min(top, bottom),
                                                 max(left, right), max(top, bottom))
     for name, _country, clat, clon, _pop in rows:

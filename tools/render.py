@@ -7,6 +7,7 @@ Landsat false colour), and the stretch is a 2-98 percentile one, per band. Catal
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,7 @@ def to_rgb(path_or_item: Any, window: Any = None, max_size: int | None = None, p
     """
     import rasterio
     from rasterio.enums import Resampling
+    from rasterio.errors import NotGeoreferencedWarning
 
     stats = None
     constellation = None
@@ -204,7 +206,10 @@ def to_rgb(path_or_item: Any, window: Any = None, max_size: int | None = None, p
     else:
         path = Path(path_or_item)
         bands = None
-    with rasterio.open(path) as ds:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        ds = rasterio.open(path)
+    with ds:
         if bands is None:
             bands = _bands_of_dataset(ds)
             photo = ds.count >= 3 and ds.dtypes[0] == "uint8" and [c.name for c in ds.colorinterp[:3]] == [
