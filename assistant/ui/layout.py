@@ -74,6 +74,7 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
                     height=560,
                     elem_id="sn-chat",
                     feedback_options=None,
+                    buttons=["copy", "copy_all"],
                     placeholder="Ask about places, scenes and changes, in English or French; attach an image to ask "
                     "about it.",
                 )
@@ -133,6 +134,7 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
         share_btn.click(on_share, [sid], [link], queue=False)
         export_btn.click(on_export, [sid], [downloads], concurrency_limit=4)
         clear_btn.click(on_clear, [sid], [chatbot, link, downloads], queue=False)
+        chatbot.clear(on_clear, [sid], [chatbot, link, downloads], queue=False)
     return demo
 
 

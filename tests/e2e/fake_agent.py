@@ -74,6 +74,8 @@ class FakeAssistant:
             yield ToolProgress(call_id=call, name="detect_change", fraction=0.5, message="scoring tiles")
             if self.tool_delay_s:
                 time.sleep(self.tool_delay_s)
+            if "slow" in message.lower():  # a long tool run, to check it does not block other users
+                time.sleep(6.0)
             cx, cy = (west + east) / 2, (south + north) / 2
             dx, dy = (east - west) / 8, (north - south) / 8
             ring = [[cx - dx, cy - dy], [cx + dx, cy - dy], [cx + dx, cy + dy], [cx - dx, cy + dy], [cx - dx, cy - dy]]

@@ -1,0 +1,110 @@
+"""Browser tests: the app in a subprocess on a free port with a temp data dir, driven by Debian's chromium.
+
+The agent is the real one (`assistant.agent`) once it exists; set SENTINELLE_E2E_AGENT=fake to check the UI
+alone. With the real agent, the data dir must hold a demo catalog: SENTINELLE_E2E_DATA_DIR points at one
+(default: the project's `data/` when it has a catalog, else a temp dir where `sentinelle demo-catalog` builds one).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+def agent_mode() -> str:
+    wanted = os.environ.get("SENTINELLE_E2E_AGENT")
+    if wanted:
+        return wanted
+    return "real" if importlib.util.find_spec("assistant.agent") is not None else "fake"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _data_dir(tmp: Path, env: dict[str, str], mode: str) -> Path:
+    if os.environ.get("SENTINELLE_E2E_DATA_DIR"):
+        return Path(os.environ["SENTINELLE_E2E_DATA_DIR"])
+    if mode == "real" and (ROOT / "data" / "catalog" / "catalog.json").exists():
+        return ROOT / "data"
+    data = tmp / "data"
+    if mode == "real":
+        cli = str(Path(sys.executable).with_name("sentinelle"))
+        subprocess.run([cli, "demo-catalog"], env={**env, "SENTINELLE_DATA_DIR": str(data)}, cwd=ROOT, check=True,
+                       timeout=900)
+    return data
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (run `make e2e-deps`: apt-get install chromium)")
+    mode = agent_mode()
+    env = {**os.environ, "SENTINELLE_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    data = _data_dir(tmp_path_factory.mktemp("e2e"), env, mode)
+    env["SENTINELLE_DATA_DIR"] = str(data)
+    port = _free_port()
+    log = (tmp_path_factory.getbasetemp() / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("serve_app.py")), str(port), mode],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: see {log.name}")
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.terminate()
+        raise RuntimeError("server did not start within 120 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (run `make e2e-deps`: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    """Keep a screenshot under artifacts/e2e/ (gitignored) as evidence of what the browser showed."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))

@@ -1,0 +1,177 @@
+"""The app in headless Chromium, as a new user meets it: ask, see the map follow, upload, share, many users at once."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import agent_mode, shot
+
+from tools.data import geodata_path
+
+pytestmark = pytest.mark.e2e
+
+CHANGE_Q = "What changed around Saclay between 2016 and 2017?"
+AID_IMAGE = "aid-scenes/Airport/airport_1.jpg"
+GEO_IMAGE = "rasterio-fixtures/RGB.byte.tif"
+ANSWER_TIMEOUT_MS = 240_000
+
+# JS run in the page: the bot's plain messages (not tool steps), as text.
+ANSWERS_JS = """() => Array.from(document.querySelectorAll('#sn-chat [data-testid=bot]'))
+  .filter(el => !el.querySelector('.thought-group') && !el.closest('.thought-group'))
+  .map(el => el.innerText.trim()).filter(t => t && t !== '…')"""
+BUSY_JS = "() => !!document.querySelector('#sn-input textarea[disabled]')"
+
+
+def open_app(page, url: str):
+    page.goto(url)
+    page.wait_for_selector("#sn-map iframe", timeout=60_000)
+    frame = page.frame_locator("#sn-map iframe")
+    frame.locator(".leaflet-container").wait_for(timeout=30_000)
+    return page.frame(url=lambda u: "/map/" in u)
+
+
+def ask(page, question: str, attach: str | None = None) -> None:
+    if attach:
+        page.locator("#sn-input input[type=file]").set_input_files(attach)
+        page.wait_for_selector("#sn-input img, #sn-input .thumbnail-item, #sn-input [data-testid=file]",
+                               timeout=30_000, state="attached")
+    box = page.locator("#sn-input textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def wait_answer(page, n_answers: int = 1) -> list[str]:
+    """Wait until the turn is over (input enabled again) and at least n answers are in the chat."""
+    page.wait_for_function(f"() => ({ANSWERS_JS})().length >= {n_answers}", timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_function(f"() => !({BUSY_JS})()", timeout=ANSWER_TIMEOUT_MS)
+    return page.evaluate(ANSWERS_JS)
+
+
+def map_layers(frame) -> list[str]:
+    value = frame.evaluate("document.body.getAttribute('data-layers') || ''")
+    return [name for name in value.split("|") if name]
+
+
+def tool_titles(page) -> list[str]:
+    return page.locator("#sn-chat .thought-group .title").all_inner_texts()
+
+
+def test_change_question_streams_answer_with_tool_step_and_polygons(page, app_url):
+    frame = open_app(page, app_url)
+    ask(page, CHANGE_Q)
+    page.wait_for_function(f"() => ({ANSWERS_JS})().length >= 1", timeout=ANSWER_TIMEOUT_MS)
+    first_seen = page.evaluate(ANSWERS_JS)[-1]
+    answers = wait_answer(page)
+    assert len(answers[-1]) >= len(first_seen)
+    titles = tool_titles(page)
+    assert any("detect_change" in t for t in titles), titles
+    frame.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+    assert frame.locator("path.leaflet-interactive").count() >= 1
+    assert map_layers(frame), "the change result should add layers to the map"
+    frame.wait_for_timeout(1200)  # let the fly-to animation end before the screenshot
+    shot(page, "change_question")
+
+
+def test_image_upload_gets_an_answer(page, app_url):
+    open_app(page, app_url)
+    ask(page, "What kind of place is this?", attach=str(geodata_path(AID_IMAGE)))
+    answers = wait_answer(page)
+    assert answers and not answers[-1].startswith("⚠️"), answers
+    assert any("read_image" in t for t in tool_titles(page)), tool_titles(page)
+    assert page.locator("#sn-chat [data-testid=user] img").count() == 1
+    shot(page, "image_upload")
+
+
+def test_georeferenced_upload_is_drawn_on_the_map(page, app_url):
+    frame = open_app(page, app_url)
+    ask(page, "Describe this scene", attach=str(geodata_path(GEO_IMAGE)))
+    wait_answer(page)
+    frame.wait_for_selector("img.leaflet-image-layer", timeout=30_000)
+    assert "Upload: RGB.byte.tif" in map_layers(frame)
+    frame.wait_for_timeout(1200)
+    shot(page, "geotiff_upload")
+
+
+def test_deep_link_restores_chat_and_map(page, browser, app_url):
+    frame = open_app(page, app_url)
+    ask(page, CHANGE_Q)
+    answers = wait_answer(page)
+    frame.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+    layers = map_layers(frame)
+    page.locator("#sn-share").click()
+    page.wait_for_function("() => (document.querySelector('#sn-link textarea')?.value || '').includes('?')",
+                           timeout=30_000)
+    link = page.locator("#sn-link textarea").input_value()
+    assert link.startswith(app_url) and ("?s=" in link or "?snap=" in link)
+
+    other = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    frame2 = open_app(other, link)
+    other.wait_for_function(f"() => ({ANSWERS_JS})().length >= {len(answers)}", timeout=60_000)
+    assert other.evaluate(ANSWERS_JS) == answers
+    assert tool_titles(other) == tool_titles(page)
+    frame2.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+    assert map_layers(frame2) == layers
+    frame2.wait_for_timeout(800)
+    shot(other, "deep_link_restored")
+    other.context.close()
+
+
+QUESTIONS = [
+    CHANGE_Q,
+    "Where is Rennes?",
+    "Find Sentinel-2 scenes of Nantes",
+    "Trouve des images d'aéroports",
+    "Where is Bordeaux?",
+]
+
+
+def test_ten_concurrent_sessions_never_mix(browser, app_url):
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 800}) for _ in range(10)]
+    pages = [ctx.new_page() for ctx in contexts]
+    try:
+        for pg in pages:
+            open_app(pg, app_url)
+        asked = [QUESTIONS[i % len(QUESTIONS)] + ("" if i < 5 else " ") for i in range(10)]
+        for pg, question in zip(pages, asked, strict=True):
+            ask(pg, question)
+        for i, pg in enumerate(pages):
+            wait_answer(pg)
+            users = pg.locator("#sn-chat [data-testid=user]").all_inner_texts()
+            assert [u.strip() for u in users] == [asked[i].strip()], f"session {i} shows {users}"
+        shot(pages[0], "concurrent_session_0")
+        shot(pages[1], "concurrent_session_1")
+    finally:
+        for ctx in contexts:
+            ctx.close()
+
+
+@pytest.mark.skipif(agent_mode() != "fake", reason="needs the fake agent's scripted slow tool")
+def test_a_long_tool_run_does_not_block_another_user(browser, app_url):
+    slow = browser.new_context().new_page()
+    fast = browser.new_context().new_page()
+    open_app(slow, app_url)
+    open_app(fast, app_url)
+    ask(slow, "Detect change around Saclay, slowly")
+    slow.wait_for_selector("#sn-chat .thought-group", timeout=30_000)
+    ask(fast, "Where is Rennes?")
+    wait_answer(fast)
+    assert slow.evaluate(BUSY_JS), "the slow turn should still be running when the other user has an answer"
+    wait_answer(slow)
+    slow.context.close()
+    fast.context.close()
+
+
+def test_every_example_answers(page, app_url):
+    """The examples under the input box, clicked and sent one after the other, all get an answer."""
+    open_app(page, app_url)
+    examples = page.locator(".gallery-item, [data-testid=examples] button, .examples button")
+    count = examples.count()
+    assert count >= 5
+    for i in range(count):
+        page.locator(".gallery-item, [data-testid=examples] button, .examples button").nth(i).click()
+        page.wait_for_function("() => (document.querySelector('#sn-input textarea')?.value || '').length > 0",
+                               timeout=10_000)
+        page.locator("#sn-input textarea").press("Enter")
+        answers = wait_answer(page, i + 1)
+        assert len(answers) >= i + 1
+    shot(page, "all_examples")
+
