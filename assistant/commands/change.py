@@ -1,0 +1,83 @@
+"""`sentinelle change BEFORE AFTER --out DIR`: change map between two dates; `sentinelle change train-head`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from assistant.errors import BadInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "change",
+        help="change map between two images (raster, per-band folder or catalog scene id); or `change train-head`",
+        description="sentinelle change BEFORE AFTER --out DIR [--method auto|zeroshot|head|cva]\n"
+        "sentinelle change train-head [--regime s2|vhr|all]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="BEFORE AFTER", help="two inputs, or 'train-head'")
+    p.add_argument("--out", type=Path, help="output folder (score.tif, mask.tif, changes.geojson, summary.json)")
+    p.add_argument("--method", default="auto", choices=["auto", "zeroshot", "head", "cva"])
+    p.add_argument("--encoder", default="nano", choices=["nano", "tiny", "base"], help="Galileo size")
+    p.add_argument("--threshold", type=float, help="override the decision threshold on the score")
+    p.add_argument("--regime", default="all", choices=["s2", "vhr", "all"], help="train-head: which head")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_run)
+
+
+def _progress_bar(quiet: bool):
+    if quiet:
+        return (lambda f, m: None), (lambda: None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% {postfix}")
+
+    def update(fraction: float, message: str) -> None:
+        bar.n = round(100 * fraction)
+        bar.set_postfix_str(message[:60])
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    if args.inputs[0] == "train-head":
+        return _train(args)
+    if len(args.inputs) != 2:
+        raise BadInputError("give two inputs: sentinelle change BEFORE AFTER --out DIR")
+    if args.out is None:
+        raise BadInputError("--out DIR is required")
+    from tools.change.pipeline import run_change
+
+    update, close = _progress_bar(args.quiet)
+    try:
+        summary = run_change(args.inputs[0], args.inputs[1], args.out, method=args.method, progress=update,
+                             encoder_size=args.encoder, threshold=args.threshold)
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        km2 = f"{summary['changed_km2']:.3f} km², " if summary["changed_km2"] is not None else ""
+        print(f"{summary['method']} ({summary['model'] or 'no model'}): {km2}{summary['changed_percent']:.2f}% "
+              f"changed, {summary['n_patches']} patches; outputs in {args.out}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tools.change.head import head_path, train_head
+
+    regimes = ["s2", "vhr"] if args.regime == "all" else [args.regime]
+    for regime in regimes:
+        head = train_head(regime, progress=print)
+        v = head.validation.get(head.kind, {})
+        print(f"{regime}: kept {head.kind}, threshold {head.threshold:.2f}, leave-one-out F1 {v.get('f1', 0):.3f} "
+              f"IoU {v.get('iou', 0):.3f} P {v.get('precision', 0):.3f} R {v.get('recall', 0):.3f}")
+        print(f"  saved to {head_path(regime)}")
+    return 0

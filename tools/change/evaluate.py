@@ -1,0 +1,112 @@
+"""Scoring change maps against labelled pairs: OSCD cities (1 = no change, 2 = change) and LEVIR/DSIFN-style
+folders (`A/`, `B/`, `label/` with 0/255). Metrics are pooled over all pixels of a dataset (and listed per pair).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning
+
+from assistant.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One labelled bi-temporal pair; `group` is what leave-one-out validation holds out together."""
+
+    dataset: str
+    name: str
+    before: Path
+    after: Path
+    label: Path
+    group: str
+
+
+def oscd_pairs(root: Path) -> list[Pair]:
+    """OSCD layout: images/<city>/imgs_1|imgs_2 and labels/<city>/cm/<city>-cm.tif."""
+    root = Path(root)
+    pairs = []
+    for city_dir in sorted((root / "images").iterdir()) if (root / "images").is_dir() else []:
+        city = city_dir.name
+        label = root / "labels" / city / "cm" / f"{city}-cm.tif"
+        if (city_dir / "imgs_1").is_dir() and (city_dir / "imgs_2").is_dir() and label.exists():
+            pairs.append(Pair("OSCD", city, city_dir / "imgs_1", city_dir / "imgs_2", label, city))
+    return pairs
+
+
+def ab_pairs(root: Path) -> list[Pair]:
+    """LEVIR/DSIFN layout: <root>/[<dataset>/]A|B|label/<name>.png; several dataset folders allowed."""
+    root = Path(root)
+    roots = [root] if (root / "A").is_dir() else [d for d in sorted(root.iterdir()) if (d / "A").is_dir()]
+    pairs = []
+    for d in roots:
+        for a in sorted((d / "A").iterdir()):
+            b, lab = d / "B" / a.name, d / "label" / a.name
+            if b.exists() and lab.exists():
+                group = "_".join(a.stem.split("_")[:2]) if d.name.upper().startswith("LEVIR") else a.stem
+                pairs.append(Pair(d.name, a.stem, a, b, lab, group))
+    return pairs
+
+
+def read_label(pair: Pair) -> np.ndarray:
+    """Boolean change label on the before grid."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(pair.label) as src:
+            lab = src.read(1)
+    return lab == 2 if pair.dataset == "OSCD" else lab > 127
+
+
+def confusion(pred: np.ndarray, label: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """[tp, fp, fn, tn] over valid pixels."""
+    if pred.shape != label.shape:
+        raise BadInputError(f"prediction {pred.shape} and label {label.shape} differ in size")
+    v = np.ones_like(label, bool) if valid is None else valid
+    p, t = pred & v, label & v
+    tp = int((p & t).sum())
+    fp = int((p & ~t).sum())
+    fn = int((~p & t & v).sum())
+    return np.array([tp, fp, fn, int(v.sum()) - tp - fp - fn])
+
+
+def metrics(c: np.ndarray) -> dict[str, float]:
+    tp, fp, fn, _ = (float(x) for x in c)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
+    return {"f1": f1, "iou": iou, "precision": precision, "recall": recall}
+
+
+def evaluate(pairs: list[Pair], methods: list[str], progress: Callable[[str], None] = print,
+             head_for: Callable[[Pair], object] | None = None) -> dict:
+    """Runs the pipeline on every pair and method; returns pooled and per-pair metrics per dataset/method."""
+    from tools.change.pipeline import run_change
+
+    results: dict = {}
+    for method in methods:
+        for pair in pairs:
+            head = head_for(pair) if (head_for and method == "head") else None
+            with tempfile.TemporaryDirectory() as tmp:
+                summary = run_change(pair.before, pair.after, Path(tmp), method=method, head=head)
+                with rasterio.open(Path(tmp) / "mask.tif") as src:
+                    mask = src.read(1)
+            label = read_label(pair)
+            c = confusion(mask == 1, label, mask != 255)
+            entry = results.setdefault(pair.dataset, {}).setdefault(method, {"confusion": np.zeros(4, int),
+                                                                             "pairs": {}})
+            entry["confusion"] += c
+            entry["pairs"][pair.name] = {**metrics(c), "seconds": summary["seconds"]}
+            progress(f"{pair.dataset} {pair.name} {method}: F1 {metrics(c)['f1']:.3f}")
+    for ds in results.values():
+        for entry in ds.values():
+            entry.update(metrics(entry["confusion"]))
+            entry["confusion"] = entry["confusion"].tolist()
+    return results

@@ -1,0 +1,105 @@
+"""Per-tile change features: Galileo patch embeddings of both dates and simple spectral differences.
+
+Everything works on batches of equally sized tiles (B, T, T, 13) already mapped to Galileo's normalised bands,
+so the same code serves the zero-shot score, the change-vector baseline and the supervised head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import uniform_filter
+
+from tools.change.bands import BandMap
+from tools.change.galileo import SPACE_TIME_BANDS, GalileoEncoder
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Processing settings for one kind of imagery (chosen by measurement, see evaluate.py)."""
+
+    name: str
+    patch_size: int
+    tile: int = 64
+    overlap: int = 16
+    downscale: int = 1  # average-pool pixels before encoding (very-high-resolution imagery)
+    batch: int = 8
+    min_pixels: int = 4  # smallest change patch kept (pixels)
+
+
+REGIMES = {
+    "s2": Regime("s2", patch_size=4, tile=64, overlap=16, min_pixels=4),
+    "multispectral": Regime("multispectral", patch_size=4, tile=64, overlap=16, min_pixels=4),
+    "vhr": Regime("vhr", patch_size=4, tile=128, overlap=32, downscale=4, min_pixels=20),
+}
+
+
+def choose_regime(bm: BandMap, pixel_size_m: float | None) -> Regime:
+    """Sentinel-2 bands -> s2; decametric multispectral -> multispectral; sub-3 m or unknown RGB -> vhr."""
+    if bm.sensor == "sentinel-2" and len(bm.visible_groups) >= 4:
+        return REGIMES["s2"]
+    if pixel_size_m is None or pixel_size_m < 3.0:
+        return REGIMES["vhr"]
+    return REGIMES["multispectral"]
+
+
+@lru_cache(maxsize=32)
+def _group_index(visible: tuple[str, ...]) -> list[int]:
+    from tools.change.galileo import SPACE_TIME_GROUPS
+
+    return [i for i, g in enumerate(SPACE_TIME_GROUPS) if g in visible]
+
+
+def embed(encoder: GalileoEncoder, x: np.ndarray, months: np.ndarray, bm: BandMap, regime: Regime,
+          input_res_m: float = 10.0) -> torch.Tensor:
+    """(B, T, T, 13) normalised bands -> (B, T/(p*d), T/(p*d), D) mean token of the visible groups per patch."""
+    b, h, w, _ = x.shape
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    if regime.downscale > 1:
+        xt = F.avg_pool2d(xt.permute(0, 3, 1, 2), regime.downscale).permute(0, 2, 3, 1)
+        h, w = xt.shape[1:3]
+    gm = torch.from_numpy(bm.group_mask)
+    s_t_x = xt[:, :, :, None, :]
+    s_t_m = gm.expand(b, h, w, 1, 7)
+    sp_x = xt.new_zeros(b, h, w, 16)
+    sp_m = xt.new_ones(b, h, w, 3)
+    t_x, t_m = xt.new_zeros(b, 1, 6), xt.new_ones(b, 1, 3)
+    st_x, st_m = xt.new_zeros(b, 18), xt.new_ones(b, 4)
+    m = torch.as_tensor(months, dtype=torch.long).reshape(b, 1)
+    with torch.no_grad():
+        out = encoder(s_t_x, sp_x, t_x, st_x, s_t_m, sp_m, t_m, st_m, m, patch_size=regime.patch_size,
+                      input_resolution_m=input_res_m)[0]
+    idx = _group_index(tuple(bm.visible_groups))
+    return out[:, :, :, 0, idx, :].mean(dim=3)
+
+
+def upsample(a: torch.Tensor, size: int) -> np.ndarray:
+    """(B, h, w) patch values -> (B, size, size) pixel values, bilinear."""
+    return F.interpolate(a[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def galileo_distances(e1: torch.Tensor, e2: torch.Tensor, size: int) -> dict[str, np.ndarray]:
+    """Cosine and L2 distances between the dates' patch embeddings, at pixel resolution."""
+    cos = 1.0 - F.cosine_similarity(e1, e2, dim=-1)
+    l2 = (e1 - e2).norm(dim=-1) / e1.shape[-1] ** 0.5
+    ctx = F.avg_pool2d(cos[:, None], 3, stride=1, padding=1, count_include_pad=False)[:, 0]
+    return {"g_cos": upsample(cos, size), "g_l2": upsample(l2, size), "g_cos_ctx": upsample(ctx, size)}
+
+
+def spectral(x1: np.ndarray, x2: np.ndarray, bm: BandMap) -> dict[str, np.ndarray]:
+    """Pixel-level spectral features: before values, differences, change-vector magnitude at three scales."""
+    used = [SPACE_TIME_BANDS.index(n) for n in bm.used_bands]
+    d = x2[..., used] - x1[..., used]
+    mag = np.sqrt((d**2).mean(axis=-1))
+    feats = {f"x1_{bm.used_bands[k]}": x1[..., i] for k, i in enumerate(used)}
+    feats.update({f"d_{bm.used_bands[k]}": d[..., k] for k in range(len(used))})
+    feats["cva"] = mag
+    feats["cva_5"] = uniform_filter(mag, size=(1, 5, 5), mode="nearest")
+    feats["cva_15"] = uniform_filter(mag, size=(1, 15, 15), mode="nearest")
+    if bm.has_ndvi:
+        feats["d_ndvi"] = x2[..., 12] - x1[..., 12]
+    return feats

@@ -1,0 +1,214 @@
+"""Light supervised change head on bi-temporal Galileo features and spectral differences.
+
+Per pixel: Galileo patch-embedding distances (cosine, L2, 3x3-patch context) and the before values, date
+differences and change-vector magnitude at three scales. A small classifier (logistic regression or MLP) is
+trained on the labelled development pairs: OSCD cities for Sentinel-2, LEVIR/DSIFN for very-high-resolution
+RGB; its threshold maximises F1 over the training pixels. Leave-one-city-out (OSCD) / leave-one-image-out
+(VHR) validation measures it on pairs it never saw. Weights go to `<data_dir>/models/`, never to git.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from assistant.config import get_settings
+from tools.change.evaluate import Pair, ab_pairs, confusion, metrics, oscd_pairs, read_label
+
+VERSION = "1"
+SAMPLES_POS, SAMPLES_NEG = 8000, 16000
+
+
+@dataclass
+class ChangeHead:
+    """A trained head: classifier + feature names + decision threshold (+ its validation figures)."""
+
+    kind: str
+    regime: str
+    feature_names: list[str]
+    model: object
+    threshold: float
+    validation: dict = field(default_factory=dict)
+    trained_on: list[str] = field(default_factory=list)
+    version: str = VERSION
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(np.nan_to_num(x.astype(np.float32)))[:, 1].astype(np.float32)
+
+
+def head_path(regime: str) -> Path:
+    return get_settings().models_dir / f"change_head_{regime}_v{VERSION}.joblib"
+
+
+def dev_pairs(regime: str) -> list[Pair]:
+    """The labelled development pairs for a regime, from the data mirror / data dir."""
+    from tools.data import geodata_path
+
+    if regime == "s2":
+        return oscd_pairs(geodata_path("oscd-s2"))
+    if regime == "vhr":
+        return ab_pairs(geodata_path("levir-dsifn-samples"))
+    return []
+
+
+def pair_features(pair: Pair) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    """Features of every pixel of a pair on its before grid: (names, X (N, F) float32, valid (N,), regime)."""
+    from tools.change.pipeline import _read_padded, _valid, prepare, score_batch, tile_windows
+    from tools.change.sources import AlignedReader
+
+    job = prepare(pair.before, pair.after, method="zeroshot")
+    grid, regime = job.grid, job.regime
+    cores = tile_windows(grid, regime)
+    names: list[str] = []
+    arr = None
+    valid = np.zeros((grid.height, grid.width), bool)
+    o = regime.overlap
+    with AlignedReader(job.before, grid) as r1, AlignedReader(job.after, grid) as r2:
+        for i in range(0, len(cores), regime.batch):
+            batch = cores[i : i + regime.batch]
+            raw1 = np.stack([_read_padded(r1, w, grid, regime) for w in batch])
+            raw2 = np.stack([_read_padded(r2, w, grid, regime) for w in batch])
+            feats = score_batch(job, raw1, raw2, want_features=True)["features"]
+            if arr is None:
+                names = list(feats)
+                arr = np.zeros((grid.height, grid.width, len(names)), np.float32)
+            for k, w in enumerate(batch):
+                h, wd, r, c = int(w.height), int(w.width), int(w.row_off), int(w.col_off)
+                arr[r : r + h, c : c + wd] = np.stack([feats[n][k, o : o + h, o : o + wd] for n in names], -1)
+                valid[r : r + h, c : c + wd] = _valid(raw1[k][:, o : o + h, o : o + wd], job.before.nodata) & _valid(
+                    raw2[k][:, o : o + h, o : o + wd], job.after.nodata)
+    return names, arr.reshape(-1, len(names)), valid.ravel(), regime.name
+
+
+def _make_model(kind: str):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=300))
+    if kind == "mlp":
+        return make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32, 16), alpha=1e-3, max_iter=200,
+                                                             early_stopping=True, random_state=0))
+    raise ValueError(kind)
+
+
+def _sample(x: np.ndarray, y: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    pos = np.flatnonzero(y & valid)
+    neg = np.flatnonzero(~y & valid)
+    pos = rng.choice(pos, min(len(pos), SAMPLES_POS), replace=False) if len(pos) else pos
+    neg = rng.choice(neg, min(len(neg), SAMPLES_NEG), replace=False) if len(neg) else neg
+    idx = np.concatenate([pos, neg])
+    return x[idx], y[idx]
+
+
+def _best_threshold(probs: list[np.ndarray], labels: list[np.ndarray]) -> float:
+    """Threshold maximising pooled F1 over the given pixels."""
+    grid = np.linspace(0.05, 0.95, 91)
+    best, best_f1 = 0.5, -1.0
+    p = np.concatenate(probs)
+    t = np.concatenate(labels)
+    for th in grid:
+        f1 = metrics(confusion(p > th, t))["f1"]
+        if f1 > best_f1:
+            best, best_f1 = float(th), f1
+    return best
+
+
+def fit_head(data: list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]], names: list[str], kind: str,
+             regime: str, seed: int = 0) -> ChangeHead:
+    """Trains on sampled pixels of the given pairs, then sets the threshold on all their pixels."""
+    rng = np.random.default_rng(seed)
+    xs, ys = zip(*[_sample(x, y, v, rng) for _, x, y, v in data], strict=True)
+    model = _make_model(kind)
+    model.fit(np.nan_to_num(np.concatenate(xs)), np.concatenate(ys))
+    head = ChangeHead(kind, regime, names, model, 0.5, trained_on=[p.name for p, *_ in data])
+    probs = [head.predict_proba(x[v]) for _, x, _, v in data]
+    head.threshold = _best_threshold(probs, [y[v] for _, _, y, v in data])
+    return head
+
+
+def leave_one_out(data, names: list[str], kind: str, regime: str) -> dict:
+    """Leave-one-group-out (city / source image): pooled and per-pair F1/IoU/P/R of pairs never trained on."""
+    groups = sorted({p.group for p, *_ in data})
+    total = np.zeros(4, int)
+    per_pair = {}
+    for g in groups:
+        train = [d for d in data if d[0].group != g]
+        test = [d for d in data if d[0].group == g]
+        if not train:
+            continue
+        head = fit_head(train, names, kind, regime)
+        for p, x, y, v in test:
+            c = confusion(head.predict_proba(x) > head.threshold, y, v)
+            total += c
+            per_pair[p.name] = metrics(c)
+    return {**metrics(total), "confusion": total.tolist(), "pairs": per_pair}
+
+
+def collect(regime: str, progress: Callable[[str], None] = lambda m: None):
+    """Features and labels of all development pairs of a regime."""
+    data, names = [], []
+    for pair in dev_pairs(regime):
+        t0 = time.perf_counter()
+        names, x, v, _ = pair_features(pair)
+        y = read_label(pair).ravel()
+        data.append((pair, x, y, v))
+        progress(f"features {pair.dataset}/{pair.name}: {x.shape[0]} px, {time.perf_counter() - t0:.1f}s")
+    return data, names
+
+
+def train_head(regime: str, kinds: tuple[str, ...] = ("logreg", "mlp"), progress: Callable[[str], None] = print,
+               validate: bool = True) -> ChangeHead:
+    """Validates each kind leave-one-out, keeps the best, retrains it on all pairs and caches it."""
+    data, names = collect(regime, progress)
+    if not data:
+        raise ValueError(f"no labelled development pairs for regime '{regime}'")
+    validation = {}
+    if validate:
+        for kind in kinds:
+            validation[kind] = leave_one_out(data, names, kind, regime)
+            progress(f"{regime} {kind}: leave-one-out F1 {validation[kind]['f1']:.3f}")
+        best = max(kinds, key=lambda k: validation[k]["f1"])
+    else:
+        best = kinds[0]
+    head = fit_head(data, names, best, regime)
+    head.validation = validation
+    path = head_path(regime)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(head, path)
+    path.with_suffix(".json").write_text(json.dumps(
+        {"kind": best, "threshold": head.threshold, "features": names, "trained_on": head.trained_on,
+         "validation": {k: {m: v[m] for m in ("f1", "iou", "precision", "recall")} for k, v in validation.items()}},
+        indent=2))
+    return head
+
+
+def load_head(regime: str, bm=None, train_if_missing: bool = False) -> ChangeHead | None:
+    """The cached head for a regime if its features fit the bands at hand; trains it first when asked."""
+    path = head_path(regime)
+    head = None
+    if path.exists():
+        try:
+            head = joblib.load(path)
+        except Exception:  # stale or corrupt cache: retrain or fall back
+            head = None
+    if head is None and train_if_missing and regime in ("s2", "vhr"):
+        try:
+            head = train_head(regime, validate=False, progress=lambda m: None)
+        except Exception:  # no development data here: zero-shot fallback
+            return None
+    if head is None or getattr(head, "version", None) != VERSION:
+        return None
+    if bm is not None:
+        needed = {n[3:] for n in head.feature_names if n.startswith("x1_")}
+        if needed != set(bm.used_bands):
+            return None
+    return head

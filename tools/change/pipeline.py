@@ -1,0 +1,268 @@
+"""Change pipeline: align two dates, score change tile by tile, threshold, polygonise, write COGs and a summary.
+
+Pass 1 reads date 2 onto date 1's grid window by window, scores batches of overlapping tiles and streams the
+core of each tile into a tiled GeoTIFF while building a histogram; pass 2 thresholds block by block, writes the
+mask and the polygons. Memory depends on the tile and block sizes, not on the scene size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.windows import Window
+
+from assistant.errors import BadInputError
+from assistant.events import ProgressCallback, no_progress
+from tools.change.bands import BandMap, common_bands, fit_scaling, month_index, to_galileo
+from tools.change.cva import cva_score, otsu_threshold
+from tools.change.features import Regime, choose_regime, embed, galileo_distances, spectral
+from tools.change.polygons import polygonize_mask
+from tools.change.sources import AlignedReader, Grid, Source, check_overlap, open_source
+
+METHODS = ("zeroshot", "head", "cva")
+SCORE_RANGE = {"zeroshot": 1.0, "cva": 6.0, "head": 1.0}
+NODATA_MASK = 255
+BLOCK = 1024
+
+
+@lru_cache(maxsize=4)
+def get_encoder(size: str = "nano"):
+    """The Galileo encoder, loaded once per process (nano ships offline; tiny/base download when online)."""
+    from tools.change.galileo import load_encoder
+    from tools.change.weights import encoder_files
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    weights, config = encoder_files(size)
+    return load_encoder(weights, config, size)
+
+
+@dataclass
+class ChangeJob:
+    """Two aligned sources and everything needed to score them."""
+
+    before: Source
+    after: Source
+    bms: tuple[BandMap, BandMap]
+    regime: Regime
+    months: tuple[int, int]
+    method: str
+    encoder_size: str = "nano"
+    overlap_fraction: float = 1.0
+    head: object | None = None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def grid(self) -> Grid:
+        return self.before.grid
+
+
+def prepare(before: str | Path | Source, after: str | Path | Source, method: str = "auto",
+            encoder_size: str = "nano", head: object | None = None) -> ChangeJob:
+    """Opens both inputs, checks they overlap, maps their bands onto shared Galileo bands, fits scaling."""
+    b = before if isinstance(before, Source) else open_source(before)
+    a = after if isinstance(after, Source) else open_source(after)
+    frac = check_overlap(b, a)
+    bm1, bm2 = common_bands([b.band_map, a.band_map])
+    if not bm1.visible_groups:
+        raise BadInputError("the two images share no usable bands (need at least red, green and blue)")
+    regime = choose_regime(bm1, b.grid.pixel_size_m())
+    with AlignedReader(b, b.grid) as r1, AlignedReader(a, b.grid) as r2:
+        fit_scaling([bm1, bm2], [r1.read_overview(), r2.read_overview()])
+    if method not in (*METHODS, "auto"):
+        raise BadInputError(f"unknown method '{method}': use one of auto, {', '.join(METHODS)}")
+    if method in ("auto", "head") and head is None:
+        from tools.change.head import load_head
+
+        head = load_head(regime.name, bm1, train_if_missing=method == "head")
+        if head is None and method == "head":
+            raise BadInputError("no trained change head for this kind of imagery: run `sentinelle change train-head`")
+    if method == "auto":
+        method = "head" if head is not None else "zeroshot"
+    return ChangeJob(b, a, (bm1, bm2), regime, (month_index(b.date), month_index(a.date)), method, encoder_size,
+                     frac, head)
+
+
+def tile_windows(grid: Grid, regime: Regime) -> list[Window]:
+    """Core windows (stride = tile - 2*overlap) covering the grid."""
+    stride = regime.tile - 2 * regime.overlap
+    return [
+        Window(c, r, min(stride, grid.width - c), min(stride, grid.height - r))
+        for r in range(0, grid.height, stride)
+        for c in range(0, grid.width, stride)
+    ]
+
+
+def _read_padded(reader: AlignedReader, core: Window, grid: Grid, regime: Regime) -> np.ndarray:
+    """(C, T, T) raw values: the core plus its overlap, mirrored where it leaves the grid."""
+    o, t = regime.overlap, regime.tile
+    c0, r0 = max(0, core.col_off - o), max(0, core.row_off - o)
+    c1 = min(grid.width, core.col_off + core.width + o)
+    r1 = min(grid.height, core.row_off + core.height + o)
+    data = reader.read(Window(c0, r0, c1 - c0, r1 - r0))
+    top, left = o - (core.row_off - r0), o - (core.col_off - c0)
+    bottom, right = t - top - data.shape[1], t - left - data.shape[2]
+    return np.pad(data, ((0, 0), (top, bottom), (left, right)), mode="reflect" if min(data.shape[1:]) > 1 else "edge")
+
+
+def _valid(raw: np.ndarray, nodata: list) -> np.ndarray:
+    ok = np.all(np.isfinite(raw), axis=0) & np.any(raw != 0, axis=0)
+    for k, nd in enumerate(nodata[: raw.shape[0]]):
+        if nd is not None and nd != 0 and not (isinstance(nd, float) and math.isnan(nd)):
+            ok &= raw[k] != nd
+    return ok
+
+
+def score_batch(job: ChangeJob, raw1: np.ndarray, raw2: np.ndarray, want_features: bool = False) -> dict:
+    """Scores a batch of tiles: raw (B, C, T, T) of each date -> score (B, T, T) (+ features when asked)."""
+    bm1, bm2 = job.bms
+    x1 = np.stack([to_galileo(r, bm1) for r in raw1])
+    x2 = np.stack([to_galileo(r, bm2) for r in raw2])
+    out: dict = {}
+    t = x1.shape[1]
+    need_galileo = job.method in ("zeroshot", "head") or want_features
+    if need_galileo:
+        enc = get_encoder(job.encoder_size)
+        n = len(x1)
+        months = np.array([job.months[0]] * n + [job.months[1]] * n)
+        e = embed(enc, np.concatenate([x1, x2]), months, bm1, job.regime)
+        dist = galileo_distances(e[:n], e[n:], t)
+        out["zeroshot"] = dist["g_cos"]
+    if job.method == "head" or want_features:
+        feats = {**dist, **spectral(x1, x2, bm1)}
+        out["features"] = feats
+        if job.method == "head":
+            stack = np.stack([feats[k] for k in job.head.feature_names], axis=-1)
+            out["head"] = job.head.predict_proba(stack.reshape(-1, stack.shape[-1])).reshape(stack.shape[:-1])
+    if job.method == "cva":
+        out["cva"] = cva_score(x1, x2, bm1)
+    out["score"] = out[job.method]
+    return out
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _profile(grid: Grid, dtype: str, nodata: float) -> dict:
+    prof = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": dtype,
+            "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "nodata": nodata,
+            "transform": grid.transform}
+    if grid.crs is not None:
+        prof["crs"] = grid.crs
+    return prof
+
+
+def to_cog(src: Path, dst: Path) -> None:
+    """Rewrites a tiled GeoTIFF as a Cloud-Optimised GeoTIFF (streamed, with overviews)."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        cog_translate(str(src), str(dst), cog_profiles.get("deflate"), quiet=True, in_memory=False,
+                      overview_resampling="nearest", config={"GDAL_NUM_THREADS": "1"})
+
+
+def run_change(before, after, out_dir: Path, method: str = "auto", progress: ProgressCallback = no_progress,
+               encoder_size: str = "nano", head: object | None = None, threshold: float | None = None) -> dict:
+    """Runs a change job end to end; returns the summary (also written to summary.json)."""
+    t0 = time.perf_counter()
+    progress(0.0, "opening images")
+    job = prepare(before, after, method, encoder_size, head)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grid, regime = job.grid, job.regime
+    cores = tile_windows(grid, regime)
+    hi = SCORE_RANGE[job.method]
+    edges = np.linspace(0.0, hi, 1025)
+    hist = np.zeros(1024, np.int64)
+    n_valid = 0
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".work") as tmp:
+        tmp_score = Path(tmp) / "score.tif"
+        with (AlignedReader(job.before, grid) as r1, AlignedReader(job.after, grid) as r2,
+              rasterio.open(tmp_score, "w", **_profile(grid, "float32", float("nan"))) as dst):
+            done = 0
+            for batch in _batches(cores, regime.batch):
+                raw1 = np.stack([_read_padded(r1, w, grid, regime) for w in batch])
+                raw2 = np.stack([_read_padded(r2, w, grid, regime) for w in batch])
+                scores = score_batch(job, raw1, raw2)["score"]
+                o = regime.overlap
+                for k, w in enumerate(batch):
+                    h, wd = int(w.height), int(w.width)
+                    s = scores[k, o : o + h, o : o + wd].astype(np.float32)
+                    ok = _valid(raw1[k][:, o : o + h, o : o + wd], job.before.nodata) & _valid(
+                        raw2[k][:, o : o + h, o : o + wd], job.after.nodata)
+                    s[~ok] = np.nan
+                    dst.write(s, 1, window=w)
+                    v = s[ok]
+                    n_valid += v.size
+                    hist += np.histogram(np.clip(v, 0, hi), bins=edges)[0]
+                done += len(batch)
+                progress(0.05 + 0.8 * done / len(cores), f"scored {done}/{len(cores)} tiles")
+        if threshold is None:
+            threshold = job.head.threshold if job.method == "head" else otsu_threshold(hist, edges)
+        progress(0.88, "thresholding and polygonising")
+        tmp_mask = Path(tmp) / "mask.tif"
+        poly = polygonize_mask(tmp_score, tmp_mask, grid, threshold, regime.min_pixels, BLOCK)
+        to_cog(tmp_score, out_dir / "score.tif")
+        to_cog(tmp_mask, out_dir / "mask.tif")
+    progress(0.97, "writing summary")
+    summary = _summary(job, poly, threshold, n_valid, out_dir, time.perf_counter() - t0)
+    (out_dir / "changes.geojson").write_text(json.dumps(poly["geojson"]))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    progress(1.0, "done")
+    return summary
+
+
+def _summary(job: ChangeJob, poly: dict, threshold: float, n_valid: int, out_dir: Path, seconds: float) -> dict:
+    grid = job.grid
+    px_area = poly["pixel_area_m2"]
+    changed_px = poly["changed_pixels"]
+    total_px = grid.width * grid.height
+    model = f"galileo-{job.encoder_size}" if job.method != "cva" else None
+    if job.method == "head":
+        model = f"galileo-{job.encoder_size} + change head ({job.head.kind}, {job.regime.name})"
+    return {
+        "before": {"source": job.before.label, "date": job.before.date, "sensor": job.before.sensor,
+                   "scene_id": job.before.scene_id},
+        "after": {"source": job.after.label, "date": job.after.date, "sensor": job.after.sensor,
+                  "scene_id": job.after.scene_id},
+        "method": job.method,
+        "model": model,
+        "regime": job.regime.name,
+        "patch_size": job.regime.patch_size,
+        "bands_used": job.bms[0].used_bands + (["NDVI"] if job.bms[0].has_ndvi else []),
+        "galileo_groups": job.bms[0].visible_groups,
+        "georeferenced": grid.georeferenced,
+        "crs": grid.crs.to_string() if grid.crs else None,
+        "width": grid.width,
+        "height": grid.height,
+        "pixel_size_m": grid.pixel_size_m(),
+        "threshold": float(threshold),
+        "valid_pixels": int(n_valid),
+        "masked_pixels": int(total_px - n_valid),
+        "masked_fraction": float(1 - n_valid / total_px) if total_px else 0.0,
+        "changed_pixels": int(changed_px),
+        "changed_percent": float(100.0 * changed_px / n_valid) if n_valid else 0.0,
+        "changed_km2": float(changed_px * px_area / 1e6) if px_area else None,
+        "analysed_km2": float(n_valid * px_area / 1e6) if px_area else None,
+        "n_patches": poly["n_patches"],
+        "largest_patches": poly["largest"],
+        "overlap_fraction": job.overlap_fraction,
+        "files": {k: str(out_dir / k) for k in ("score.tif", "mask.tif", "changes.geojson", "summary.json")},
+        "seconds": round(seconds, 2),
+    }

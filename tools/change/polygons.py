@@ -1,0 +1,133 @@
+"""Binary change mask and change polygons from a score raster, block by block (bounded memory).
+
+Connected changed pixels become polygons with their area (m², geodesic for geographic grids) and mean score;
+patches cut by block edges are merged afterwards. Polygons are returned in EPSG:4326, or in pixel coordinates
+when the images carry no georeference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from pyproj import Geod
+from rasterio.features import shapes
+from rasterio.warp import transform_geom
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+from scipy import ndimage
+from shapely.geometry import mapping, shape
+from shapely.ops import unary_union
+from shapely.strtree import STRtree
+
+from tools.change.sources import Grid
+
+MAX_FEATURES = 5000
+EIGHT = np.ones((3, 3), dtype=bool)
+_GEOD = Geod(ellps="WGS84")
+
+
+def pixel_area_m2(grid: Grid) -> float | None:
+    """Ground area of one pixel (at the grid centre for geographic CRS); None without georeference."""
+    if grid.crs is None:
+        return None
+    t = grid.transform
+    if grid.crs.is_geographic:
+        x0, y0 = t * (grid.width / 2, grid.height / 2)
+        ring = [(x0, y0), (x0 + t.a, y0), (x0 + t.a, y0 + t.e), (x0, y0 + t.e)]
+        lons, lats = zip(*ring, strict=True)
+        return abs(_GEOD.polygon_area_perimeter(lons, lats)[0])
+    factor = grid.crs.linear_units_factor[1] if grid.crs.linear_units_factor else 1.0
+    return abs(t.a * t.e - t.b * t.d) * factor**2
+
+
+def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: float, min_pixels: int,
+                    block: int = 1024) -> dict:
+    """Writes the uint8 mask (1 change, 0 no change, 255 no data) and returns polygons and counts."""
+    parts: list[tuple[object, float, int]] = []
+    border: list[tuple[object, float, int]] = []
+    changed = 0
+    prof = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint8",
+            "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "nodata": 255,
+            "transform": grid.transform}
+    if grid.crs is not None:
+        prof["crs"] = grid.crs
+    with rasterio.open(score_path) as src, rasterio.open(mask_path, "w", **prof) as dst:
+        for r in range(0, grid.height, block):
+            for c in range(0, grid.width, block):
+                w = Window(c, r, min(block, grid.width - c), min(block, grid.height - r))
+                sc = src.read(1, window=w)
+                valid = np.isfinite(sc)
+                ch = valid & (np.nan_to_num(sc, nan=-np.inf) > threshold)
+                labels, n = ndimage.label(ch, structure=EIGHT)
+                if n:
+                    counts = np.bincount(labels.ravel(), minlength=n + 1)
+                    small = counts < min_pixels
+                    small[0] = False
+                    labels[small[labels]] = 0
+                    ch = labels > 0
+                dst.write(np.where(valid, ch, 255).astype(np.uint8), 1, window=w)
+                changed += int(ch.sum())
+                if not ch.any():
+                    continue
+                sums = np.bincount(labels.ravel(), weights=np.nan_to_num(sc).ravel(), minlength=n + 1)
+                counts = np.bincount(labels.ravel(), minlength=n + 1)
+                objects = ndimage.find_objects(labels)
+                geoms: dict[int, list] = {}
+                for geom, val in shapes(labels.astype(np.int32), mask=ch, connectivity=8,
+                                        transform=window_transform(w, grid.transform)):
+                    geoms.setdefault(int(val), []).append(shape(geom))
+                for lab, gl in geoms.items():
+                    g = gl[0] if len(gl) == 1 else unary_union(gl)
+                    sl = objects[lab - 1]
+                    at_edge = (sl[0].start == 0 and r > 0) or (sl[1].start == 0 and c > 0) or (
+                        sl[0].stop == w.height and r + w.height < grid.height) or (
+                        sl[1].stop == w.width and c + w.width < grid.width)
+                    (border if at_edge else parts).append((g, float(sums[lab]), int(counts[lab])))
+    parts.extend(_merge_border(border))
+    return _to_geojson(parts, grid, changed)
+
+
+def _merge_border(border: list[tuple[object, float, int]]) -> list[tuple[object, float, int]]:
+    if not border:
+        return []
+    merged = unary_union([g for g, _, _ in border])
+    polys = list(getattr(merged, "geoms", [merged]))
+    tree = STRtree([g for g, _, _ in border])
+    out = []
+    for poly in polys:
+        idx = tree.query(poly, predicate="intersects")
+        s = sum(border[i][1] for i in idx if border[i][0].representative_point().within(poly))
+        n = sum(border[i][2] for i in idx if border[i][0].representative_point().within(poly))
+        out.append((poly, s, max(n, 1)))
+    return out
+
+
+def _to_geojson(parts: list[tuple[object, float, int]], grid: Grid, changed: int) -> dict:
+    px_area = pixel_area_m2(grid)
+    parts.sort(key=lambda p: -p[2])
+    features = []
+    for k, (g, s, n) in enumerate(parts[:MAX_FEATURES]):
+        props = {"id": k + 1, "area_px": n, "mean_score": round(s / n, 4)}
+        if grid.crs is not None:
+            geo = transform_geom(grid.crs, "EPSG:4326", mapping(g))
+            g4326 = shape(geo)
+            area = abs(_GEOD.geometry_area_perimeter(g4326)[0])
+            cen = g4326.centroid
+            props.update(area_m2=round(area, 1), centroid=[round(cen.x, 6), round(cen.y, 6)])
+        else:
+            geo = mapping(g)
+            cen = g.centroid
+            props.update(area_m2=None, centroid=[round(cen.x, 1), round(cen.y, 1)])
+        features.append({"type": "Feature", "geometry": geo, "properties": props})
+    fc = {"type": "FeatureCollection", "features": features,
+          "properties": {"georeferenced": grid.crs is not None, "crs": "EPSG:4326" if grid.crs else "pixel",
+                         "n_patches": len(parts), "truncated": len(parts) > MAX_FEATURES}}
+    largest = [
+        {"id": f["properties"]["id"], "area_m2": f["properties"]["area_m2"], "area_px": f["properties"]["area_px"],
+         "centroid": f["properties"]["centroid"], "mean_score": f["properties"]["mean_score"]}
+        for f in features[:10]
+    ]
+    return {"geojson": fc, "pixel_area_m2": px_area, "changed_pixels": changed, "n_patches": len(parts),
+            "largest": largest}

@@ -1,0 +1,273 @@
+"""Inputs of a change job: a raster file, a folder of per-band Sentinel-2 files, or a catalog scene id.
+
+Each input is opened as a `Source` (band files, names, date, sensor, grid); `AlignedReader` reads windows of
+any source on a reference grid (date 1's), reprojecting and resampling through rasterio's WarpedVRT so that
+memory depends on the window, never on the scene.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.transform import Affine
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from assistant.errors import BadInputError, NotFoundError
+from tools.change.bands import S2_ORDER_13, BandMap, band_map_from_count, band_map_from_names
+
+RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".png", ".jpg", ".jpeg", ".img", ".vrt"}
+_BAND_RE = re.compile(r"_B(8A|\d{2})\.(tif|tiff|jp2)$", re.IGNORECASE)
+_DATE_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(0[1-9]|1[0-2])([0-3]\d)(?!\d)")
+
+
+@dataclass
+class Grid:
+    """A pixel grid: CRS (None when not georeferenced), affine transform and size."""
+
+    crs: CRS | None
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        t = self.transform
+        xs = [t.c, t.c + t.a * self.width]
+        ys = [t.f, t.f + t.e * self.height]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def pixel_size_m(self) -> float | None:
+        """Ground size of one pixel in metres (approximate for geographic CRS); None when not georeferenced."""
+        if self.crs is None:
+            return None
+        res = abs(self.transform.a)
+        if self.crs.is_geographic:
+            lat = (self.bounds[1] + self.bounds[3]) / 2
+            dx = res * 111_320 * max(float(np.cos(np.radians(lat))), 0.01)
+            dy = abs(self.transform.e) * 110_540
+            return float(np.sqrt(dx * dy))
+        return res * (self.crs.linear_units_factor[1] if self.crs.linear_units_factor else 1.0)
+
+
+@dataclass
+class Source:
+    """One date of a change job."""
+
+    label: str
+    bands: list[tuple[Path, int]]  # (file, 1-based band index) per source band
+    band_map: BandMap
+    grid: Grid
+    date: str | None = None
+    sensor: str = "unknown"
+    scene_id: str | None = None
+    nodata: list[float | None] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted({f for f, _ in self.bands})
+
+
+def _grid_of(path: Path) -> tuple[Grid, int, list, str, list]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                crs = src.crs if src.crs and not src.transform.is_identity else None
+                grid = Grid(crs, src.transform, src.width, src.height)
+                if src.count < 1 or src.width < 1:
+                    raise BadInputError(f"{path.name} holds no raster bands")
+                src.read(1, window=Window(0, 0, min(8, src.width), min(8, src.height)))
+                return grid, src.count, list(src.descriptions), src.dtypes[0], list(src.nodatavals)
+    except RasterioIOError as exc:
+        detail = str(exc).splitlines()[0][:100]
+        raise BadInputError(f"cannot read {path.name}: not a readable raster ({detail})") from exc
+
+
+def _date_from_text(text: str) -> str | None:
+    m = _DATE_RE.search(text)
+    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else None
+
+
+def _folder_date(folder: Path, files: list[Path]) -> str | None:
+    dates_txt = folder.parent / "dates.txt"
+    m = re.search(r"imgs_(\d)", folder.name)
+    if dates_txt.exists() and m:
+        for line in dates_txt.read_text().splitlines():
+            if line.startswith(f"date_{m.group(1)}"):
+                return _date_from_text(line)
+    return _date_from_text(files[0].name) if files else None
+
+
+def open_folder(folder: Path) -> Source:
+    """A folder of per-band Sentinel-2 files (`*_B04.tif` ...); the grid is the 10 m bands' grid."""
+    found: dict[str, Path] = {}
+    for f in sorted(folder.iterdir()):
+        m = _BAND_RE.search(f.name)
+        if m:
+            v = m.group(1).upper()
+            found["B8A" if v == "8A" else f"B{int(v):02d}"] = f
+    if not found:
+        raise BadInputError(f"folder {folder.name} holds no per-band files named like *_B04.tif")
+    names = [b for b in S2_ORDER_13 if b in found]
+    ref_name = next((b for b in ("B02", "B03", "B04", "B08") if b in found), None)
+    grids = {b: _grid_of(found[b]) for b in names}
+    if ref_name is None:
+        ref_name = min(names, key=lambda b: abs(grids[b][0].transform.a))
+    bm = band_map_from_names(names, sensor="sentinel-2")
+    return Source(
+        label=str(folder),
+        bands=[(found[b], 1) for b in names],
+        band_map=bm,
+        grid=grids[ref_name][0],
+        date=_folder_date(folder, [found[b] for b in names]),
+        sensor="sentinel-2",
+        nodata=[grids[b][4][0] for b in names],
+    )
+
+
+def open_file(path: Path, sensor: str = "", names: list | None = None, common: list | None = None,
+              date: str | None = None, scene_id: str | None = None) -> Source:
+    grid, count, descriptions, _dtype, nodata = _grid_of(path)
+    names = names or descriptions
+    bm = None
+    if any(names) or (common and any(common)):
+        bm = band_map_from_names(list(names) + [None] * (count - len(names)), common, sensor)
+        if not bm.galileo_to_source:
+            bm = None
+    if bm is None:
+        bm = band_map_from_count(count, sensor)
+    if not date:
+        date = _date_from_text(path.name)
+        if not date:
+            m = re.search(r"(?<!\d)((?:19|20)\d{2})(?!\d)", path.stem)
+            date = f"{m.group(1)}-06-30" if m else None
+    return Source(str(path), [(path, i + 1) for i in range(count)], bm, grid, date, bm.sensor if not sensor else sensor,
+                  scene_id, nodata)
+
+
+def open_source(spec: str | Path) -> Source:
+    """Opens a path (file or per-band folder) or, failing that, a catalog scene id."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return open_folder(path)
+    if path.is_file():
+        return open_file(path)
+    if any(sep in str(spec) for sep in ("/", "\\")) or path.suffix.lower() in RASTER_SUFFIXES:
+        raise BadInputError(f"no such file or folder: {spec}")
+    return open_scene(str(spec))
+
+
+def open_scene(scene_id: str) -> Source:
+    """A catalog scene (its stacked COG), with band names, date and sensor from the STAC item."""
+    try:
+        from tools.catalog import asset_path, open_catalog
+    except ImportError as exc:  # the catalog module is not there yet
+        raise NotFoundError(f"unknown scene '{scene_id}' (no catalog available)") from exc
+    item = open_catalog().get(scene_id)
+    props = item.properties
+    bands = props.get("eo:bands") or []
+    names = [b.get("name") for b in bands]
+    common = [b.get("common_name") for b in bands]
+    dt = item.datetime.date().isoformat() if item.datetime else props.get("datetime", "")[:10] or None
+    sensor = str(props.get("constellation") or props.get("platform") or "")
+    return open_file(Path(asset_path(item)), sensor=sensor, names=names, common=common, date=dt, scene_id=scene_id)
+
+
+class AlignedReader:
+    """Reads windows of a source on a reference grid (reprojected/resampled when the grids differ)."""
+
+    def __init__(self, source: Source, ref: Grid, resampling: Resampling = Resampling.bilinear) -> None:
+        self.source = source
+        self.ref = ref
+        self._stack = ExitStack()
+        self._datasets: dict[Path, object] = {}
+        self._scale: dict[Path, tuple[float, float]] = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            for f in source.files:
+                src = self._stack.enter_context(rasterio.open(f))
+                same = src.width == ref.width and src.height == ref.height and (
+                    ref.crs is None or (src.crs == ref.crs and src.transform.almost_equals(ref.transform))
+                )
+                if same:
+                    self._datasets[f] = src
+                elif ref.crs is not None and src.crs is not None:
+                    self._datasets[f] = self._stack.enter_context(
+                        WarpedVRT(src, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
+                                  resampling=resampling, src_nodata=src.nodata if src.nodata is not None else 0,
+                                  nodata=0)
+                    )
+                else:  # pixel grids only: stretch to the reference size
+                    self._datasets[f] = src
+                    self._scale[f] = (src.width / ref.width, src.height / ref.height)
+
+    def read(self, window: Window) -> np.ndarray:
+        """(C, h, w) float32 raw values for the window of the reference grid."""
+        out = np.empty((len(self.source.bands), int(window.height), int(window.width)), np.float32)
+        by_file: dict[Path, list[tuple[int, int]]] = {}
+        for k, (f, b) in enumerate(self.source.bands):
+            by_file.setdefault(f, []).append((k, b))
+        for f, pairs in by_file.items():
+            ds = self._datasets[f]
+            idx = [b for _, b in pairs]
+            if f in self._scale:
+                sx, sy = self._scale[f]
+                win = Window(window.col_off * sx, window.row_off * sy, window.width * sx, window.height * sy)
+                data = ds.read(idx, window=win, out_shape=(len(idx), out.shape[1], out.shape[2]),
+                               resampling=Resampling.bilinear)
+            else:
+                data = ds.read(idx, window=window)
+            for (k, _), arr in zip(pairs, data, strict=True):
+                out[k] = arr
+        return out
+
+    def read_overview(self, max_side: int = 512) -> np.ndarray:
+        """(C, N) raw values of a decimated copy of the whole grid, for statistics."""
+        f = max(1.0, max(self.ref.width, self.ref.height) / max_side)
+        h, w = max(1, int(self.ref.height / f)), max(1, int(self.ref.width / f))
+        out = np.empty((len(self.source.bands), h, w), np.float32)
+        for k, (path, b) in enumerate(self.source.bands):
+            out[k] = self._datasets[path].read(b, out_shape=(h, w), resampling=Resampling.nearest)
+        return out.reshape(len(self.source.bands), -1)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> AlignedReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_overlap(before: Source, after: Source) -> float:
+    """Fraction of the before grid covered by the after scene; raises when they do not overlap."""
+    a, b = before.grid, after.grid
+    if a.crs is None or b.crs is None:
+        if (a.crs is None) != (b.crs is None):
+            if (a.width, a.height) != (b.width, b.height):
+                raise BadInputError("one image is georeferenced and the other is not, and their sizes differ")
+        return 1.0
+    from rasterio.warp import transform_bounds
+
+    bb = transform_bounds(b.crs, a.crs, *b.bounds, densify_pts=21)
+    ab = a.bounds
+    w = min(ab[2], bb[2]) - max(ab[0], bb[0])
+    h = min(ab[3], bb[3]) - max(ab[1], bb[1])
+    if w <= 0 or h <= 0:
+        raise BadInputError("the two scenes do not overlap: pick two images of the same area")
+    return float(w * h / ((ab[2] - ab[0]) * (ab[3] - ab[1])))

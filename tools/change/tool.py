@@ -1,0 +1,132 @@
+"""The `detect_change` agent tool: pick two catalog scenes, run the change pipeline, return facts and layers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+
+from assistant.config import get_settings
+from assistant.errors import NotFoundError
+from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
+
+POLYGON_STYLE = {"color": "#e4572e", "weight": 1.5, "fillColor": "#e4572e", "fillOpacity": 0.35}
+SCORE_COLORMAP = "magma"
+
+
+def _date(item) -> dt.date | None:
+    if item.datetime is not None:
+        return item.datetime.date()
+    start = item.properties.get("start_datetime")
+    return dt.date.fromisoformat(start[:10]) if start else None
+
+
+def _sensor(item) -> str:
+    p = item.properties
+    return str(p.get("constellation") or p.get("platform") or "unknown").lower()
+
+
+def _overlaps(a, b) -> bool:
+    if not a.bbox or not b.bbox:
+        return False
+    return a.bbox[0] < b.bbox[2] and b.bbox[0] < a.bbox[2] and a.bbox[1] < b.bbox[3] and b.bbox[1] < a.bbox[3]
+
+
+def pick_pair(items: list, start: str | None, end: str | None, anchor=None) -> tuple:
+    """Two scenes of one sensor over the same area: the earliest on/after start and the latest on/before end
+    (the closest ones when none falls inside the range)."""
+    lo = dt.date.fromisoformat(start[:10]) if start else None
+    hi = dt.date.fromisoformat(end[:10]) if end else None
+    groups: dict[str, list] = {}
+    for it in items:
+        if _date(it) is not None:
+            groups.setdefault(_sensor(it), []).append(it)
+    best, best_key = None, None
+    for sensor, group in groups.items():
+        if anchor is not None and sensor != _sensor(anchor):
+            continue
+        group.sort(key=lambda it: (_date(it), it.id))
+        for i, b in enumerate(group):
+            for a in group[i + 1 :]:
+                if _date(a) <= _date(b) or not _overlaps(a, b):
+                    continue
+                if anchor is not None and anchor.id not in (a.id, b.id):
+                    continue
+                miss = 0
+                if lo:
+                    miss += abs((_date(b) - lo).days) + (10_000 if _date(b) < lo else 0)
+                if hi:
+                    miss += abs((hi - _date(a)).days) + (10_000 if _date(a) > hi else 0)
+                key = (miss, -(_date(a) - _date(b)).days, sensor != "sentinel-2")
+                if best_key is None or key < best_key:
+                    best, best_key = (b, a), key
+    return best or (None, None)
+
+
+def _result_id(before_id: str, after_id: str, method: str) -> str:
+    digest = hashlib.sha1(f"{before_id}|{after_id}|{method}".encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{before_id[:40]}__{after_id[:40]}__{method}_{digest}")
+
+
+def detect_change(place: str | None = None, before_scene_id: str | None = None, after_scene_id: str | None = None,
+                  start_date: str | None = None, end_date: str | None = None, method: str = "auto", *,
+                  progress: ProgressCallback = no_progress) -> ToolResult:
+    """What changed between two dates over a place (or between two given catalog scenes)."""
+    from tools.catalog import open_catalog
+    from tools.change.pipeline import SCORE_RANGE, run_change
+    from tools.change.sources import open_scene
+
+    cat = open_catalog()
+    if before_scene_id and after_scene_id:
+        before, after = cat.get(before_scene_id), cat.get(after_scene_id)
+    else:
+        anchor = cat.get(before_scene_id or after_scene_id) if (before_scene_id or after_scene_id) else None
+        if place:
+            items = cat.search(place=place, georeferenced=True)
+        elif anchor is not None:
+            items = cat.search(bbox=anchor.bbox, georeferenced=True)
+        else:
+            raise NotFoundError("say where (a place) or which two scenes to compare")
+        before, after = pick_pair(items, start_date, end_date, anchor)
+        if before is None:
+            where = f"over {place}" if place else f"overlapping {anchor.id}"
+            raise NotFoundError(
+                f"no two dated scenes of the same sensor {where} in the catalog ({len(items)} scene(s) found): "
+                "ingest a second date with `sentinelle ingest`"
+            )
+    out_dir = get_settings().data_dir / "results" / "change" / _result_id(before.id, after.id, method)
+    summary = run_change(open_scene(before.id), open_scene(after.id), out_dir, method=method, progress=progress)
+    return _result(summary, before, after, out_dir, place, SCORE_RANGE[summary["method"]])
+
+
+def _result(summary: dict, before, after, out_dir: Path, place: str | None, hi: float) -> ToolResult:
+    import json
+
+    from tools.tiles import result_tile_url, scene_tile_url
+
+    fc = json.loads((out_dir / "changes.geojson").read_text())
+    bounds = list(before.bbox) if before.bbox else None
+    layers = [
+        MapLayer(name=f"Before {_date(before)}", kind="tiles", url=scene_tile_url(before.id), bounds=bounds,
+                 visible=False),
+        MapLayer(name=f"After {_date(after)}", kind="tiles", url=scene_tile_url(after.id), bounds=bounds),
+        MapLayer(name="Change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
+                 url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
+                 legend={"low change": "#000004", "high change": "#fcfdbf"}),
+        MapLayer(name=f"Changes ({summary['n_patches']} patches)", kind="geojson", data=fc, bounds=bounds,
+                 style=POLYGON_STYLE, legend={"changed area": POLYGON_STYLE["color"]}, fly_to=True),
+    ]
+    facts = {
+        "place": place,
+        "before_scene": before.id,
+        "after_scene": after.id,
+        "before_date": str(_date(before)),
+        "after_date": str(_date(after)),
+        "sensor": _sensor(before),
+        **{k: summary[k] for k in ("method", "changed_km2", "changed_percent", "analysed_km2", "n_patches",
+                                   "masked_fraction", "threshold", "regime")},
+        "largest_patches": summary["largest_patches"][:5],
+    }
+    files = [str(out_dir / f) for f in ("score.tif", "mask.tif", "changes.geojson", "summary.json")]
+    return ToolResult(tool="detect_change", facts=facts, layers=layers, files=files, model=summary["model"])
