@@ -1,0 +1,248 @@
+"""Answers composed from templates in `prompts/answers/`, filled only with tool facts.
+
+Template files are Markdown with `## section` headings; each line of a section is one sentence. A line is kept
+only when every `{field}` in it is known (so a missing fact drops a sentence instead of inventing one);
+`a || b` means "a if it can be filled, else b". Derived fields (`*_label`) are formatting of facts only:
+numbers, dates and names all come from the ToolResult.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from functools import lru_cache
+from typing import Any
+
+from assistant.config import PROMPTS_DIR
+from assistant.events import ToolResult
+
+_FORMATTER = string.Formatter()
+
+TOOL_LABELS = {
+    "en": {"locate_place": "the place lookup", "find_scenes": "the scene search", "read_image": "the image reader",
+           "detect_change": "the change detection", "llm": "the language model"},
+    "fr": {"locate_place": "la recherche de lieu", "find_scenes": "la recherche de scènes",
+           "read_image": "la lecture d'image", "detect_change": "la détection de changements",
+           "llm": "le modèle de langage"},
+}
+KIND_LABELS = {
+    "en": {"city": "town", "country": "country", "state": "US state", "continent": "continent",
+           "catalog": "place of the image catalog", "nominatim": "place (OpenStreetMap)"},
+    "fr": {"city": "ville", "country": "pays", "state": "État des États-Unis", "continent": "continent",
+           "catalog": "lieu du catalogue d'images", "nominatim": "lieu OpenStreetMap"},
+}
+SOURCE_LABELS = {"geonames": "GeoNames", "catalog": "image catalog", "nominatim": "OpenStreetMap Nominatim"}
+
+
+@lru_cache(maxsize=32)
+def load_templates(name: str, language: str) -> dict[str, list[str]]:
+    """Sections of prompts/answers/<name>.<language>.md (falls back to English)."""
+    path = PROMPTS_DIR / "answers" / f"{name}.{language}.md"
+    if not path.exists():
+        path = PROMPTS_DIR / "answers" / f"{name}.en.md"
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip()
+            sections[current] = []
+        elif current and line.strip() and not line.lstrip().startswith("<!--"):
+            sections[current].append(line.strip())
+    return sections
+
+
+def _fields(template: str) -> list[str]:
+    return [f for _lit, f, _spec, _conv in _FORMATTER.parse(template) if f]
+
+
+def fill(lines: list[str], values: dict[str, Any]) -> str:
+    """Join the lines whose fields are all known; for 'a || b' the first fillable alternative."""
+    out = []
+    for line in lines:
+        for alternative in line.split(" || "):
+            names = _fields(alternative)
+            if all(values.get(n) not in (None, "", [], {}) for n in names):
+                out.append(alternative.format(**{n: values[n] for n in names}))
+                break
+    return " ".join(s for s in out if s)
+
+
+def render(template: str, section: str, language: str, values: dict[str, Any] | None = None, **extra: Any) -> str:
+    """One section of prompts/answers/<template>.<language>.md, filled with `values`."""
+    return fill(load_templates(template, language).get(section, []), {**(values or {}), **extra})
+
+
+# --- number and date formatting ----------------------------------------------------------------------------------
+
+
+def fmt_number(value: float | int, language: str, digits: int = 0) -> str:
+    """1234567.8 -> '1,234,568' (en) / '1 234 568' (fr); decimals with a comma in French."""
+    text = f"{value:,.{digits}f}"
+    if language == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def fmt_percent(value: float, language: str) -> str:
+    digits = 1 if abs(value) < 10 else 0
+    return fmt_number(value, language, digits) + ("\u202f%" if language == "fr" else "%")
+
+
+def fmt_coord(value: float, positive: str, negative: str, language: str) -> str:
+    return f"{fmt_number(abs(value), language, 2)}° {positive if value >= 0 else negative}"
+
+
+def flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'before': {'date': x}} -> {'before_date': x}; lists and scalars kept as is."""
+    out: dict[str, Any] = {}
+    for key, value in facts.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}_"))
+        out[name] = value
+    return out
+
+
+# --- per tool --------------------------------------------------------------------------------------------------
+
+
+def _locate_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
+    values = dict(facts)
+    values["kind_label"] = KIND_LABELS[language].get(facts.get("kind", ""), None)
+    if facts.get("kind") in ("country", "continent"):
+        values.pop("country", None)
+    if "lat" in facts and "lon" in facts:
+        values["lat_label"] = fmt_coord(facts["lat"], "N", "S", language)
+        values["lon_label"] = fmt_coord(facts["lon"], "E", "W" if language == "en" else "O", language)
+    if facts.get("population") and facts.get("kind") == "city":
+        values["population_label"] = fmt_number(facts["population"], language)
+    values["source_label"] = SOURCE_LABELS.get(facts.get("source", ""), facts.get("source"))
+    return values
+
+
+def _filters_label(filters: dict[str, Any], language: str) -> str:
+    parts = []
+    if filters.get("place"):
+        parts.append(("in " if language == "en" else "à ") + str(filters["place"]))
+    start, end = filters.get("start_date"), filters.get("end_date")
+    if start and end:
+        parts.append(f"from {start} to {end}" if language == "en" else f"du {start} au {end}")
+    elif start:
+        parts.append(f"since {start}" if language == "en" else f"depuis le {start}")
+    elif end:
+        parts.append(f"before {end}" if language == "en" else f"avant le {end}")
+    if filters.get("platform"):
+        parts.append(str(filters["platform"]))
+    if filters.get("max_cloud_cover") is not None:
+        cloud = fmt_percent(float(filters["max_cloud_cover"]), language)
+        parts.append(f"at most {cloud} clouds" if language == "en" else f"au plus {cloud} de nuages")
+    return (" (" + ", ".join(parts) + ")") if parts else ""
+
+
+def _result_label(row: dict[str, Any], language: str) -> str:
+    name = row.get("scene_id") or row.get("chip_id") or "?"
+    details = [str(row[k]) for k in ("date", "platform", "place") if row.get(k)]
+    if row.get("class_name"):
+        details.append(str(row["class_name"]))
+    if row.get("cloud_cover") is not None:
+        details.append(fmt_percent(float(row["cloud_cover"]), language) + (" clouds" if language == "en" else " nuages"))
+    if row.get("score") is not None:
+        details.append(("score " if language == "en" else "score ") + fmt_number(float(row["score"]), language, 2))
+    return f"{name} ({', '.join(details)})" if details else str(name)
+
+
+def _find_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
+    values = dict(facts)
+    results = facts.get("results") or []
+    count = facts.get("count", len(results))
+    values["count"] = count
+    filters = dict(facts.get("filters") or {})
+    for key in ("place", "start_date", "end_date", "platform", "max_cloud_cover"):
+        filters.setdefault(key, None)
+    values["filters_label"] = _filters_label(filters, language) or " "
+    shown = results[:3]
+    if shown:
+        values["top_results"] = "; ".join(_result_label(r, language) for r in shown)
+    if isinstance(count, int) and count > len(shown) and shown:
+        more = count - len(shown)
+        values["more_label"] = f"And {more} more." if language == "en" else f"Et {more} autre(s)."
+    if count == 0:
+        values.pop("top_results", None)
+    return values
+
+
+def _change_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
+    values = flatten(facts)
+    for side in ("before", "after"):
+        label = values.get(f"{side}_date") or values.get(f"{side}_scene_id") or values.get(f"{side}_source")
+        if label:
+            values[f"{side}_label"] = str(label)
+    place = facts.get("place") or args.get("place")
+    if place:
+        values["place_label"] = (" in " if language == "en" else " à ") + str(place)
+    else:
+        values["place_label"] = " "
+    if values.get("changed_percent") is not None:
+        values["changed_percent_label"] = fmt_percent(float(values["changed_percent"]), language)
+    for key in ("changed_km2", "analysed_km2"):
+        if values.get(key) is not None:
+            values[f"{key}_label"] = fmt_number(float(values[key]), language, 2) + " km²"
+    return values
+
+
+def _read_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
+    return dict(facts)
+
+
+_VALUES = {"locate_place": _locate_values, "find_scenes": _find_values, "detect_change": _change_values,
+           "read_image": _read_values}
+
+
+def compose(result: ToolResult, args: dict[str, Any], language: str) -> str:
+    """The answer for one tool result, in `language`, with only the facts it holds."""
+    facts = result.facts or {}
+    if isinstance(facts.get("answer"), str) and facts["answer"].strip():
+        text = facts["answer"].strip()
+    else:
+        values = _VALUES.get(result.tool, lambda f, a, lang: dict(f))(facts, args, language)
+        text = render(result.tool, "ok", language, values).replace("  ", " ").replace(" )", ")")
+        text = re.sub(r"\s+([.,;])", r"\1", text)
+        if not text:
+            text = facts_answer(result.tool, facts, language)
+    if result.model and result.tool != "locate_place" and "Model" not in text and "Modèle" not in text:
+        text = f"{text} {render('common', 'models', language, models=result.model)}".strip()
+    return text
+
+
+def facts_answer(tool: str, facts: dict[str, Any], language: str) -> str:
+    """Fallback when no template sentence fits: list the scalar facts as they are."""
+    scalars = {k: v for k, v in facts.items() if isinstance(v, str | int | float | bool) and v is not None}
+    shown = ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False) if isinstance(v, str) else v}"
+                      for k, v in list(scalars.items())[:12])
+    return render("common", "facts", language, tool_label=TOOL_LABELS[language].get(tool, tool), facts=shown or "-")
+
+
+def clarify(key: str, language: str) -> str:
+    return render("common", f"clarify_{key}", language)
+
+
+def error_answer(tool: str, message: str, language: str, internal: bool = False) -> str:
+    return render("common", "error_internal" if internal else "error", language,
+                  tool_label=TOOL_LABELS[language].get(tool, tool), message=message)
+
+
+_THANKS = re.compile(r"\b(thanks?|thank you|thx|cheers|merci)\b", re.I)
+_BYE = re.compile(r"\b(bye|goodbye|see you|au revoir|a plus|à plus|a bientot|à bientôt)\b", re.I)
+_HELP = re.compile(r"\b(help|who are you|what can you do|aide|qui es tu|qui es-tu|que sais-tu|que sais tu)\b", re.I)
+
+
+def small_talk(message: str, language: str) -> str:
+    """Answer to greetings, thanks, goodbyes, help (no tool)."""
+    if _HELP.search(message):
+        return render("common", "help", language)
+    if _THANKS.search(message):
+        return render("common", "thanks", language)
+    if _BYE.search(message):
+        return render("common", "bye", language)
+    return render("common", "greeting", language)

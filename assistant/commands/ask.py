@@ -1,0 +1,127 @@
+"""`sentinelle ask`: one question (or a JSONL batch) through the agent, headless.
+
+`--json` prints `{"tool_calls": [{"name", "args"}], "answer", "language", "layers"}` per question (with `id` in
+batch mode); without it the answer streams as text with tool steps and progress on stderr. Models load once.
+A batch line's `image` may be a path or `aid:<Class>` (an AID image of that class under `--images-root`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import BadInputError, SentinelleError
+from assistant.events import Done, ErrorEvent, LayerAdded, TextDelta, ToolFinished, ToolProgress, ToolStarted
+from assistant.session import Session
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("ask", help="ask the assistant a question (headless)")
+    parser.add_argument("question", nargs="?", help="the question (omit with --batch)")
+    parser.add_argument("--image", help="attach an image file")
+    parser.add_argument("--batch", type=Path, help='JSONL file of {"id", "question", "image"?} lines')
+    parser.add_argument("--json", action="store_true", help="print JSON objects instead of streaming text")
+    parser.add_argument("--images-root", type=Path, help="folder of AID class folders for 'aid:<Class>' images")
+    parser.add_argument("--plan-only", action="store_true", help="route without running tools (router mode)")
+    parser.set_defaults(func=run)
+
+
+def resolve_image(value: str | None, images_root: Path | None = None) -> str | None:
+    """A path, or 'aid:<Class>' -> the first image of that class (images root, else the AID sample data)."""
+    if not value:
+        return None
+    if not value.startswith("aid:"):
+        path = Path(value)
+        if not path.exists():
+            raise BadInputError(f"image not found: {value}")
+        return str(path)
+    cls = value.split(":", 1)[1]
+    roots = []
+    if images_root:
+        roots += [images_root / cls, images_root / "aid-scenes" / cls]
+    else:
+        from tools.data import geodata_path
+
+        roots.append(geodata_path(f"aid-scenes/{cls}"))
+    for folder in roots:
+        if folder.is_dir():
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff"))
+            if files:
+                return str(files[0])
+    raise BadInputError(f"no image of class '{cls}' under {roots[0].parent}")
+
+
+def answer_record(assistant: Any, question: str, image: str | None, plan_only: bool = False,
+                  echo: bool = False) -> dict[str, Any]:
+    """Run one question; the JSON record of its tool calls, answer, language and layers."""
+    session = Session()
+    if plan_only:
+        plan = assistant.plan(question, image, session)
+        calls = [] if plan.tool == "none" else [{"name": plan.tool, "args": plan.args, "executed": False}]
+        return {"tool_calls": calls, "answer": "", "language": plan.language, "layers": [],
+                **({"clarify": plan.clarify} if plan.clarify else {})}
+    calls: list[dict[str, Any]] = []
+    layers: list[dict[str, Any]] = []
+    errors: list[str] = []
+    answer, language = "", "en"
+    for event in assistant.stream(question, image=image, session=session):
+        if isinstance(event, ToolStarted):
+            calls.append({"name": event.name, "args": event.args})
+            if echo:
+                print(f"[tool] {event.name} {json.dumps(event.args, ensure_ascii=False)}", file=sys.stderr)
+        elif isinstance(event, ToolProgress) and echo:
+            print(f"[progress] {event.name} {event.fraction:.0%} {event.message}", file=sys.stderr)
+        elif isinstance(event, ToolFinished) and echo:
+            status = "ok" if event.ok else f"error: {event.error}"
+            print(f"[done] {event.name} in {event.duration_s:.2f} s ({status})", file=sys.stderr)
+        elif isinstance(event, LayerAdded):
+            layers.append(event.layer.model_dump(exclude_none=True))
+            if echo:
+                print(f"[map] {event.layer.kind} {event.layer.name}", file=sys.stderr)
+        elif isinstance(event, ErrorEvent):
+            errors.append(event.message)
+        elif isinstance(event, TextDelta) and echo:
+            print(event.text, end="", flush=True)
+        elif isinstance(event, Done):
+            answer, language = event.answer, event.language
+    if echo:
+        print()
+    plan = session.context.get("last_plan") or {}
+    if not calls and plan.get("clarify") and plan.get("tool") not in (None, "none"):
+        calls.append({"name": plan["tool"], "args": plan.get("args", {}), "executed": False})
+    record = {"tool_calls": calls, "answer": answer, "language": language, "layers": layers}
+    if errors:
+        record["errors"] = errors
+    return record
+
+
+def run(args: argparse.Namespace) -> int:
+    from assistant.agent import Assistant
+
+    assistant = Assistant()
+    if args.batch:
+        assistant.warm_up()
+        with open(args.batch, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                try:
+                    image = resolve_image(row.get("image"), args.images_root)
+                    record = answer_record(assistant, row["question"], image, args.plan_only)
+                except SentinelleError as exc:
+                    record = {"tool_calls": [], "answer": str(exc), "language": "en", "layers": [],
+                              "errors": [str(exc)]}
+                record = {"id": row.get("id", n), **record}
+                print(json.dumps(record, ensure_ascii=False, default=str), flush=True)
+        return 0
+    if not args.question:
+        raise BadInputError("give a question, or --batch FILE.jsonl")
+    image = resolve_image(args.image, args.images_root)
+    record = answer_record(assistant, args.question, image, args.plan_only, echo=not args.json)
+    if args.json:
+        print(json.dumps(record, ensure_ascii=False, default=str))
+    return 0
