@@ -1,0 +1,1 @@
+"""Archive-scale batch jobs on Dask (see index_archive.py)."""
