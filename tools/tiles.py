@@ -89,7 +89,7 @@ def render_scene_tile(item_id: str, z: int, x: int, y: int, preset: str | None =
         if not src.tile_exists(x, y, z):
             return None
         try:
-            img = src.tile(x, y, z, indexes=indexes)
+            img = _overview_tile(src, x, y, z, indexes) or src.tile(x, y, z, indexes=indexes)
         except TileOutsideBounds:
             return None
     if stats:
@@ -98,6 +98,39 @@ def render_scene_tile(item_id: str, z: int, x: int, y: int, preset: str | None =
         low, high = _percentiles_of(img)
     img = img.rescale(in_range=list(zip(low, high, strict=True)))
     return img.render(img_format="PNG")
+
+
+def _overview_tile(src, x: int, y: int, z: int, indexes: list[int], size: int = 256):
+    """A tile far coarser than the scene (a 300 m chip seen at z10): warp a decimated read of the whole scene.
+
+    rio-tiler would read a source window hundreds of times the scene's size at full resolution, which takes
+    seconds; reading the scene at about the tile's resolution first takes milliseconds. None: use rio-tiler.
+    """
+    import numpy as np
+    from rasterio.transform import from_bounds
+    from rasterio.warp import Resampling, reproject, transform_bounds
+    from rio_tiler.models import ImageData
+
+    ds = src.dataset
+    tile = src.tms.xy_bounds(x, y, z)
+    tile_res = (tile.right - tile.left) / size
+    left, bottom, right, top = transform_bounds(ds.crs, "EPSG:3857", *ds.bounds)
+    native_res = (right - left) / ds.width
+    if tile_res < 8 * native_res:
+        return None
+    scale = tile_res / (2 * native_res)
+    out_h, out_w = max(1, int(ds.height / scale)), max(1, int(ds.width / scale))
+    data = ds.read(indexes, out_shape=(len(indexes), out_h, out_w), resampling=Resampling.average).astype("float32")
+    valid = ds.dataset_mask(out_shape=(out_h, out_w)) > 0
+    data[:, ~valid] = np.nan
+    src_transform = ds.transform * ds.transform.scale(ds.width / out_w, ds.height / out_h)
+    dst = np.full((len(indexes), size, size), np.nan, dtype="float32")
+    dst_transform = from_bounds(tile.left, tile.bottom, tile.right, tile.top, size, size)
+    reproject(data, dst, src_transform=src_transform, src_crs=ds.crs, src_nodata=np.nan, dst_transform=dst_transform,
+              dst_crs="EPSG:3857", dst_nodata=np.nan, resampling=Resampling.bilinear)
+    mask = np.isnan(dst)
+    array = np.ma.MaskedArray(np.nan_to_num(dst), mask=np.broadcast_to(mask.any(axis=0), dst.shape))
+    return ImageData(array, bounds=tile, crs=src.tms.rasterio_crs)
 
 
 def _percentiles_of(img) -> tuple[list[float], list[float]]:
