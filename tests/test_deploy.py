@@ -381,10 +381,13 @@ def test_health_probe_answers_without_login_while_the_app_requires_it(tmp_data_d
     from fastapi.testclient import TestClient
 
     try:
+        from assistant.ui.handlers import Handlers
         from assistant.ui.server import build_app
+        from assistant.ui.store import SessionStore
     except ModuleNotFoundError as exc:
         pytest.skip(f"web app not available: {exc.name}")
-    client = TestClient(build_app())
+    # Own handlers: the same server, without the background model warm-up (not needed to answer probes).
+    client = TestClient(build_app(handlers=Handlers(store=SessionStore())))
     assert client.get(paths.pop()).status_code == 200
     assert client.get("/api/map/some-session").status_code == 401
 
@@ -393,10 +396,11 @@ def test_health_probe_answers_without_login_while_the_app_requires_it(tmp_data_d
 
 
 class _ScriptedVLLM:
-    """A loopback HTTP server that answers /v1/chat/completions the way vLLM does with the hermes parser:
-    streamed, the tool call's id and name in one chunk, its arguments in fragments, finish_reason tool_calls."""
+    """A loopback HTTP server that answers /v1/chat/completions the way vLLM does with the hermes parser: streamed,
+    the tool call's id and name in one chunk, its arguments in fragments, finish_reason tool_calls. Once the request
+    carries a tool result, it streams a plain answer instead (the second step of the agent's loop)."""
 
-    def __init__(self, tool: str, args: dict) -> None:
+    def __init__(self, tool: str, args: dict, answer: str = "Here it is.") -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -409,34 +413,39 @@ class _ScriptedVLLM:
             def log_message(self, *a) -> None:  # keep pytest output clean
                 pass
 
-            def do_GET(self) -> None:  # /health and /v1/models, as vLLM serves them
-                body = {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
-                self._send(200, json.dumps(body).encode(), "application/json")
-
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
                 base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
-                call = {"index": 0, "id": "chatcmpl-tool-1", "type": "function",
+                call = {"index": 0, "id": f"chatcmpl-tool-{len(outer.seen)}", "type": "function",
                         "function": {"name": tool, "arguments": ""}}
-                deltas = [({"role": "assistant", "content": ""}, None), ({"tool_calls": [call]}, None)]
-                deltas += [({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}, None) for f in fragments]
-                deltas.append(({}, "tool_calls"))
+                answered = any(m.get("role") == "tool" for m in body["messages"])
+                if answered:
+                    deltas = [({"role": "assistant", "content": ""}, None)]
+                    deltas += [({"content": w + " "}, None) for w in answer.split()] + [({}, "stop")]
+                else:
+                    deltas = [({"role": "assistant", "content": ""}, None), ({"tool_calls": [call]}, None)]
+                    deltas += [({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}, None)
+                               for f in fragments]
+                    deltas.append(({}, "tool_calls"))
                 if body.get("stream"):
                     lines = [json.dumps({**base, "choices": [{"index": 0, "delta": d, "finish_reason": f}]})
                              for d, f in deltas]
                     payload = "".join(f"data: {line}\n\n" for line in lines) + "data: [DONE]\n\n"
-                    self._send(200, payload.encode(), "text/event-stream")
+                    self._send(payload.encode(), "text/event-stream")
                 else:
                     message = {"role": "assistant", "content": None,
                                "tool_calls": [{**call, "function": {"name": tool, "arguments": text}}]}
+                    if answered:
+                        message = {"role": "assistant", "content": answer}
                     reply = {**base, "object": "chat.completion",
-                             "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                             "choices": [{"index": 0, "message": message,
+                                          "finish_reason": "stop" if answered else "tool_calls"}],
                              "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
-                    self._send(200, json.dumps(reply).encode(), "application/json")
+                    self._send(json.dumps(reply).encode(), "application/json")
 
-            def _send(self, code: int, payload: bytes, ctype: str) -> None:
-                self.send_response(code)
+            def _send(self, payload: bytes, ctype: str) -> None:
+                self.send_response(200)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -455,52 +464,57 @@ class _ScriptedVLLM:
         self.server.server_close()
 
 
-def _deployed_app_env(url: str) -> dict[str, str]:
+def _use_deployed_app_env(monkeypatch, url: str) -> None:
     """The GPU app's environment from the compose file, with vLLM's address replaced by the loopback server."""
+    from assistant.config import get_settings
+
     env = {k: substitute(str(v)) for k, v in compose()["services"]["app"]["environment"].items() if v is not None}
     env.update(SENTINELLE_LLM_BASE_URL=url, SENTINELLE_VLM_BASE_URL=url, SENTINELLE_LLM_API_KEY="deploy-test-key")
-    return env
+    for container_only in ("SENTINELLE_DATA_DIR", "SENTINELLE_CATALOG_DIR", "SENTINELLE_DATA_MIRROR",
+                           "SENTINELLE_CHROMA_URL"):  # container paths and the chroma server are not here
+        env.pop(container_only, None)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
 
 
-def _chat_model():
-    """The app's own factory for the OpenAI-compatible backend when it exists, else ChatOpenAI exactly as the
-    settings describe it (the same constructor arguments the agent issue prescribes)."""
-    from assistant.config import get_settings
-
-    try:
-        from assistant import llm
-    except ImportError:  # the agent's module has not landed
-        llm = None
-    for name in ("get_chat_model", "chat_model", "make_chat_model", "openai_chat_model", "build_chat_model"):
-        factory = getattr(llm, name, None)
-        if callable(factory):
-            return factory(), f"assistant.llm.{name}"
-    from langchain_openai import ChatOpenAI
-
-    s = get_settings()
-    return ChatOpenAI(base_url=s.llm_base_url, model=s.llm_model, api_key=s.llm_api_key, timeout=s.llm_timeout_s,
-                      max_retries=s.llm_max_retries, temperature=0), "langchain_openai.ChatOpenAI(settings)"
-
-
-def test_app_client_calls_tools_through_an_openai_compatible_server(monkeypatch):
-    from assistant.config import get_settings
-
-    with _ScriptedVLLM("locate_place", {"place": "Bercy"}) as server:
-        for key, value in _deployed_app_env(server.url).items():
-            monkeypatch.setenv(key, value)
-        get_settings.cache_clear()
-        model, origin = _chat_model()
-        bound = model.bind_tools(TOOLS[:1])
-        streamed = None
-        for chunk in bound.stream("Où est Bercy ?"):
-            streamed = chunk if streamed is None else streamed + chunk
-        whole = bound.invoke("Where is Bercy?")
-    for message in (streamed, whole):
-        assert [(c["name"], c["args"]) for c in message.tool_calls] == [("locate_place", {"place": "Bercy"})], origin
-    assert len(server.seen) == 2
+def _check_requests(server: _ScriptedVLLM, tools: set[str]) -> None:
     for request in server.seen:
         assert request["path"] == "/v1/chat/completions"
         assert request["auth"] == "Bearer deploy-test-key"
         assert request["body"]["model"] == _flag(_compose_vllm_args(), "--served-model-name")
-        assert [t["function"]["name"] for t in request["body"]["tools"]] == ["locate_place"]
-    assert server.seen[0]["body"]["stream"] is True
+        assert tools <= {t["function"]["name"] for t in request["body"]["tools"]}
+
+
+def test_app_chat_model_parses_vllm_tool_calls(monkeypatch, tmp_data_dir):
+    from assistant.llm import get_chat_model
+
+    with _ScriptedVLLM("locate_place", {"place": "Bercy"}) as server:
+        _use_deployed_app_env(monkeypatch, server.url)
+        bound = get_chat_model().bind_tools(TOOLS[:1])
+        streamed = None
+        for chunk in bound.stream("Où est Bercy ?"):
+            streamed = chunk if streamed is None else streamed + chunk
+    assert [(c["name"], c["args"]) for c in streamed.tool_calls] == [("locate_place", {"place": "Bercy"})]
+    assert len(server.seen) == 1 and server.seen[0]["body"]["stream"] is True
+    _check_requests(server, {"locate_place"})
+
+
+def test_deployed_agent_answers_through_vllm_tool_calling(monkeypatch, tmp_data_dir):
+    """The whole turn with the deployment's settings: vLLM picks a tool, the real tool runs, vLLM answers."""
+    from assistant.agent import Assistant
+    from assistant.llm import planner_mode
+
+    with _ScriptedVLLM("locate_place", {"place": "Paris"}, answer="Paris is on the map.") as server:
+        _use_deployed_app_env(monkeypatch, server.url)
+        assert planner_mode() == "llm"
+        events = list(Assistant().stream("Where is Paris?"))
+    kinds = [e.type for e in events]
+    assert kinds.index("tool_started") < kinds.index("tool_finished") < kinds.index("text_delta") < kinds.index("done")
+    finished = next(e for e in events if e.type == "tool_finished")
+    assert finished.name == "locate_place" and finished.ok, finished.error
+    assert events[-1].answer.strip() == "Paris is on the map."
+    assert len(server.seen) == 2
+    tool_turn = [m for m in server.seen[1]["body"]["messages"] if m["role"] == "tool"]
+    assert len(tool_turn) == 1 and "Paris" in json.dumps(tool_turn[0]["content"])
+    _check_requests(server, {"locate_place", "find_scenes", "read_image", "detect_change"})
