@@ -146,7 +146,8 @@ def _result_label(row: dict[str, Any], language: str) -> str:
     if row.get("class_name"):
         details.append(str(row["class_name"]))
     if row.get("cloud_cover") is not None:
-        details.append(fmt_percent(float(row["cloud_cover"]), language) + (" clouds" if language == "en" else " nuages"))
+        cloud = fmt_percent(float(row["cloud_cover"]), language)
+        details.append(cloud + (" clouds" if language == "en" else " nuages"))
     if row.get("score") is not None:
         details.append(("score " if language == "en" else "score ") + fmt_number(float(row["score"]), language, 2))
     return f"{name} ({', '.join(details)})" if details else str(name)

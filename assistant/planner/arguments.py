@@ -76,7 +76,8 @@ _MENTION = re.compile(
     (?P<iso>\b(?P<iy>{_YEAR})-(?P<im>\d{{1,2}})(?:-(?P<id>\d{{1,2}}))?\b)
   | (?P<dmy>\b(?P<dd>\d{{1,2}})-(?P<dm>\d{{1,2}})-(?P<dy>{_YEAR})\b)
   | (?P<my>\b(?P<mm>\d{{1,2}})-(?P<myy>{_YEAR})\b)
-  | (?P<named>\b(?:(?P<nd>\d{{1,2}})(?:st|nd|rd|th|er)?\s+)?(?P<nm>{_MONTH_RE})\.?(?:\s+(?P<nd2>\d{{1,2}})(?:st|nd|rd|th)?,?)?
+  | (?P<named>\b(?:(?P<nd>\d{{1,2}})(?:st|nd|rd|th|er)?\s+)?(?P<nm>{_MONTH_RE})\.?
+        (?:\s+(?P<nd2>\d{{1,2}})(?:st|nd|rd|th)?,?)?
         (?:\s+(?:of\s+)?(?P<ny>{_YEAR}))?\b)
   | (?P<season>\b(?P<sn>{_SEASON_RE})(?:\s+(?:of\s+)?(?P<sy>{_YEAR}))?\b)
   | (?P<year>\b(?P<y>{_YEAR})s?\b)
@@ -142,7 +143,8 @@ def scan_dates(text: str) -> tuple[list[Mention], str]:
                     continue
             day = m.group("nd") or m.group("nd2")
             year = int(m.group("ny")) if m.group("ny") else None
-            mentions.append(Mention(m.start(), m.end(), year, MONTHS[name], int(day) if day and int(day) <= 31 else None))
+            day_n = int(day) if day and int(day) <= 31 else None
+            mentions.append(Mention(m.start(), m.end(), year, MONTHS[name], day_n))
         elif m.group("season"):
             year = int(m.group("sy")) if m.group("sy") else None
             mentions.append(Mention(m.start(), m.end(), year, season=m.group("sn")))
@@ -209,8 +211,10 @@ def years_of(dates: DateRange) -> list[int]:
 # --- cloud cover, platform ------------------------------------------------------------------------------------
 
 _CLOUD_PCT = re.compile(
-    r"(?:less than|under|below|at most|max(?:imum)?|<=?|moins de|inferieur a|au plus|maximum|sous)\s*(\d{1,3})\s*(?:%|pc|percent|pour ?cent)"
-    r"|(\d{1,3})\s*(?:%|percent|pour ?cent)\s*(?:of\s+)?(?:cloud|clouds|cloud cover|de nuages|nuages|nuageux|couverture)",
+    r"(?:less than|under|below|at most|max(?:imum)?|<=?|moins de|inferieur a|au plus|maximum|sous)"
+    r"\s*(\d{1,3})\s*(?:%|pc|percent|pour ?cent)"
+    r"|(\d{1,3})\s*(?:%|percent|pour ?cent)\s*(?:of\s+)?"
+    r"(?:cloud|clouds|cloud cover|de nuages|nuages|nuageux|couverture)",
 )
 _CLOUD_FREE = re.compile(r"\b(cloud ?free|cloudless|no clouds?|without clouds?|sans nuages?|clear sky|ciel degage)\b")
 
@@ -362,7 +366,8 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
             if after_prep:
                 score += 1.5
             whole = len(tokens) == n  # the message is just the name
-            if sentence_start and not after_prep and not whole and n == 1 and kind not in ("catalog", "country", "state"):
+            weak_start = sentence_start and not after_prep and not whole and n == 1
+            if weak_start and kind not in ("catalog", "country", "state"):
                 score -= 2.5
             if all(normalize(w) in stop for w in words):
                 score -= 3.0

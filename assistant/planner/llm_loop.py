@@ -158,7 +158,8 @@ def run_llm_loop(
             call_id = call.get("id") or uuid.uuid4().hex[:8]
             args = dict(call.get("args") or {})
             if name not in TOOL_NAMES:
-                messages.append(ToolMessage(content=json.dumps({"error": f"unknown tool {name}"}), tool_call_id=call_id))
+                error = json.dumps({"error": f"unknown tool {name}"})
+                messages.append(ToolMessage(content=error, tool_call_id=call_id))
                 continue
             if name == "read_image" and image and not args.get("image") and not args.get("scene_id"):
                 args["image"] = image

@@ -69,7 +69,8 @@ def load_tool_specs(root: Path | None = None) -> dict[str, ToolSpec]:
         text = (folder / f"{name}.md").read_text(encoding="utf-8")
         examples = []
         for lang in ("en", "fr"):
-            examples += [line[2:].strip() for line in _section(text, f"examples {lang}").splitlines() if line[:2] == "- "]
+            lines = _section(text, f"examples {lang}").splitlines()
+            examples += [line[2:].strip() for line in lines if line[:2] == "- "]
         specs[name] = ToolSpec(name=name, description=" ".join(_section(text, "description").split()),
                                examples=examples)
     return specs
@@ -86,20 +87,23 @@ _CUES: list[tuple[re.Pattern[str], str, float]] = [
          r"|before and after|avant et apres|progress\w*|damage\w*|degats|urbani[sz]\w*|what is new|quoi de neuf"
          r"|ce qui est nouveau|cut|coupe\w*|flood\w*|inond\w*)\b", "detect_change", 0.22),
         # find: searching, listing, availability of imagery
-        (r"\b(find|search|look for|looking for|list|available|availability|do you have|have you got|any (images?|imagery|scenes?)"
+        (r"\b(find|search|look for|looking for|list|available|availability|do you have|have you got"
+         r"|any (images?|imagery|scenes?)"
          r"|which (images?|scenes?|imagery)|what (images?|scenes?|imagery|data)|browse|catalog\w*|retrieve"
          r"|cherche\w*|trouve\w*|recherche\w*|liste\w*|disponibles?|as tu|avez vous|quelles? (images?|scenes?|donnees)"
          r"|similar|similaires?|semblables?|ressembl\w*|like this|comme celle)\b", "find_scenes", 0.2),
         (r"\b(images|imagery|scenes|pictures|photos|tiles|acquisitions?|data)\b", "find_scenes", 0.08),
         # locate: where is, go to, centre the map
         (r"\b(where is|where s|where are|where exactly|locate|location of|go to|take me|fly to|zoom|pan to|pan over"
-         r"|cent(er|re) (the )?map|on the map|on a map|move the map|marker|ou (se )?trouve|ou est|ou se situe|localise\w*"
+         r"|cent(er|re) (the )?map|on the map|on a map|move the map|marker|ou (se )?trouve|ou est|ou se situe"
+         r"|localise\w*"
          r"|situe\w*|sur la carte|emmene|va a|aller a|deplace|zoome\w*|marqueur|dans quel pays|which country)\b",
          "locate_place", 0.25),
         # read: questions about the image at hand
         (r"\b(this|the|that|attached|uploaded|my) (image|photo|picture|tile|scene|pic)\b"
          r"|\b(cette|la|cet|ma) (image|photo|tuile|scene)\b|\bl image\b|\bin the picture\b|\bhere\b|\bici\b"
-         r"|\b(describe|decri\w*|what do you see|que vois tu|qu est ce qu on voit|que voit on|what is shown|is this|is it"
+         r"|\b(describe|decri\w*|what do you see|que vois tu|qu est ce qu on voit|que voit on|what is shown"
+         r"|is this|is it"
          r"|est ce|how many|combien|count|compte)\b", "read_image", 0.22),
     ]
 ]
@@ -108,7 +112,9 @@ _GREETING = re.compile(
     r"|bye|goodbye|see you|ok|okay|great|perfect|cool|nice|bonjour|salut|bonsoir|coucou|merci( beaucoup| bien)?"
     r"|au revoir|a plus|a bientot|d accord|parfait|super|genial|top)\b"
 )
-_SIMILAR = re.compile(r"\b(similar|like this|like the attached|like that one|semblables?|similaires?|ressembl\w*|comme cel\w+)\b")
+_SIMILAR = re.compile(
+    r"\b(similar|like this|like the attached|like that one|semblables?|similaires?|ressembl\w*|comme cel\w+)\b"
+)
 _FOLLOW_UP = re.compile(
     r"^(and|what about|how about|same (for|in|with)|also|now|then|et|et pour|et a|et en|et au|pareil|meme chose|idem"
     r"|maintenant|puis|aussi)\b"

@@ -1,0 +1,217 @@
+"""The agent's event stream: router mode on the real gazetteer, and the LLM tool loop with LangChain fake models."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
+from langchain_core.outputs import ChatGenerationChunk
+
+from assistant.agent import Assistant
+from assistant.answers import fmt_number
+from assistant.errors import DataUnavailableError
+from assistant.events import (
+    Done,
+    ErrorEvent,
+    LayerAdded,
+    TextDelta,
+    ToolFinished,
+    ToolProgress,
+    ToolResult,
+    ToolStarted,
+)
+from assistant.session import Session
+from tools import places
+
+
+@pytest.fixture(autouse=True)
+def _empty_catalog(tmp_path, monkeypatch):
+    """Whatever is ingested in the data dir must not change these tests: an empty catalog unless a test fakes one."""
+    monkeypatch.setenv("SENTINELLE_CATALOG_DIR", str(tmp_path / "catalog"))
+    places._catalog_cache.clear()
+    yield
+    places._catalog_cache.clear()
+
+
+def kinds(events: list[Any]) -> list[str]:
+    out = []
+    for e in events:
+        if not out or out[-1] != e.type or e.type not in ("tool_progress", "text_delta"):
+            out.append(e.type)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _router_planner(monkeypatch):
+    monkeypatch.setenv("SENTINELLE_PLANNER", "router")
+
+
+def test_router_locate_streams_events_in_order_and_updates_session():
+    session = Session()
+    events = list(Assistant().stream("Where is Rennes?", session=session))
+    assert kinds(events) == ["tool_started", "tool_progress", "tool_finished", "map_layer", "text_delta", "done"]
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert finished.ok and finished.args == {"place": "Rennes"}
+    facts = finished.result.facts
+    done = events[-1]
+    assert done.language == "en"
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == done.answer
+    assert fmt_number(facts["population"], "en") in done.answer  # numbers come from the tool facts
+    assert [t.role for t in session.turns] == ["user", "assistant"]
+    assert session.turns[1].steps[0].status == "done"
+    assert session.context["place"] == "Rennes" and session.layers[0].kind == "marker"
+
+
+def test_router_answers_in_french_and_small_talk_needs_no_tool():
+    events = list(Assistant().stream("Montre-moi Lyon sur la carte."))
+    assert events[-1].language == "fr" and "Lyon" in events[-1].answer and "habitants" in events[-1].answer
+    events = list(Assistant().stream("Merci beaucoup !"))
+    assert kinds(events) == ["text_delta", "done"] and events[-1].language == "fr"
+
+
+def test_tool_errors_become_an_answer_and_the_session_goes_on(monkeypatch):
+    import tools.registry
+
+    def failing(name, args, progress):
+        if args.get("place") == "Rennes":
+            raise DataUnavailableError("sample data 'x' is not here: run `sentinelle data fetch`")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tools.registry, "run_tool", failing)
+    session = Session()
+    assistant = Assistant()
+    events = list(assistant.stream("Where is Rennes?", session=session))
+    assert kinds(events) == ["tool_started", "error", "tool_finished", "text_delta", "done"]
+    assert not events[2].ok and "sentinelle data fetch" in events[-1].answer
+    events = list(assistant.stream("Where is Lyon?", session=session))
+    assert isinstance(events[1], ErrorEvent) and "RuntimeError" in events[1].message
+    assert "session goes on" in events[-1].answer
+    assert len(session.turns) == 4 and session.turns[-1].steps[0].status == "error"
+
+
+def test_progress_streams_while_the_tool_runs(monkeypatch):
+    import tools.registry
+
+    release = threading.Event()
+
+    def slow_tool(name, args, progress):
+        progress(0.5, "halfway")
+        assert release.wait(10), "the stream did not deliver progress while the tool ran"
+        return ToolResult(tool=name, facts={"name": "Rennes", "kind": "city", "lon": -1.68, "lat": 48.11})
+
+    monkeypatch.setattr(tools.registry, "run_tool", slow_tool)
+    stream = Assistant().stream("Where is Rennes?")
+    assert isinstance(next(stream), ToolStarted)
+    progress = next(stream)
+    assert isinstance(progress, ToolProgress) and progress.message == "halfway"
+    release.set()
+    rest = list(stream)
+    assert isinstance(rest[-1], Done) and "48.11" in rest[-1].answer
+
+
+def test_follow_up_question_reuses_the_context(monkeypatch):
+    import tools.registry
+
+    seen = []
+
+    def record(name, args, progress):
+        seen.append((name, args))
+        return ToolResult(tool=name, facts={"changed_percent": 4.2})
+
+    monkeypatch.setattr(tools.registry, "run_tool", record)
+    session = Session()
+    assistant = Assistant()
+    list(assistant.stream("What changed in Paris between 2016 and 2017?", session=session))
+    events = list(assistant.stream("And between 2018 and 2019?", session=session))
+    assert seen[1] == ("detect_change", {"place": "Paris", "start_date": "2018-01-01", "end_date": "2019-12-31"})
+    assert "4.2%" in events[-1].answer
+
+
+# --- LLM mode with fake chat models ------------------------------------------------------------------------------
+
+
+class ToolCallingFake(GenericFakeChatModel):
+    """Streams text word by word, and tool calls as argument fragments (the way OpenAI-style servers do)."""
+
+    seen: list = []
+    bound: list = []
+
+    def bind_tools(self, tools, **kwargs):  # noqa: ANN001, ANN201
+        self.bound = [t.name for t in tools]
+        return self
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001, ANN202
+        self.seen.append(list(messages))
+        message = next(self.messages)
+        if isinstance(message, AIMessage) and message.tool_calls:
+            for i, call in enumerate(message.tool_calls):
+                args = json.dumps(call["args"])
+                cut = len(args) // 2
+                yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[
+                    {"name": call["name"], "args": args[:cut], "id": call["id"], "index": i}]))
+                yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[
+                    {"name": None, "args": args[cut:], "id": None, "index": i}]))
+            return
+        text = message if isinstance(message, str) else message.content
+        for token in re.split(r"(\s)", text):
+            if token:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+
+
+def _tool_call(name: str, **args: Any) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": "call_1", "type": "tool_call"}])
+
+
+def test_llm_loop_tool_call_result_and_streamed_answer(monkeypatch):
+    monkeypatch.setenv("SENTINELLE_PLANNER", "llm")
+    fake = ToolCallingFake(messages=iter([_tool_call("locate_place", place="Rennes"),
+                                          "Rennes is in France, at 48.11° N."]))
+    session = Session()
+    events = list(Assistant(chat_model=fake).stream("Where is Rennes?", session=session))
+    assert fake.bound == ["locate_place", "find_scenes", "read_image", "detect_change"]
+    assert kinds(events) == ["tool_started", "tool_progress", "tool_finished", "map_layer", "text_delta", "done"]
+    assert events[0].args == {"place": "Rennes"}  # fragments merged into one call
+    assert sum(isinstance(e, TextDelta) for e in events) > 3  # streamed, not one block
+    assert events[-1].answer == "Rennes is in France, at 48.11° N."
+    tool_msg = fake.seen[1][-1]
+    assert isinstance(tool_msg, ToolMessage) and tool_msg.tool_call_id == "call_1"
+    assert json.loads(tool_msg.content)["facts"]["country"] == "France"
+    assert session.context["place"] == "Rennes" and session.turns[-1].steps[0].status == "done"
+
+
+def test_llm_loop_tool_error_goes_back_to_the_model(monkeypatch):
+    monkeypatch.setenv("SENTINELLE_PLANNER", "llm")
+    fake = ToolCallingFake(messages=iter([_tool_call("locate_place", place="Qwzxyville"),
+                                          "I could not find Qwzxyville."]))
+    events = list(Assistant(chat_model=fake).stream("Where is Qwzxyville?"))
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert not finished.ok and "Qwzxyville" in finished.error
+    assert any(isinstance(e, ErrorEvent) for e in events)
+    assert "error" in json.loads(fake.seen[1][-1].content)
+    assert events[-1].answer == "I could not find Qwzxyville."
+
+
+def test_llm_failure_is_a_clear_answer(monkeypatch):
+    monkeypatch.setenv("SENTINELLE_PLANNER", "llm")
+
+    class Down(ToolCallingFake):
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001, ANN202
+            raise ConnectionError("connection refused")
+
+    session = Session()
+    events = list(Assistant(chat_model=Down(messages=iter([]))).stream("Where is Rennes?", session=session))
+    assert isinstance(events[0], ErrorEvent)
+    assert isinstance(events[-1], Done) and "language model server did not answer" in events[-1].answer
+    assert len(session.turns) == 2
+
+
+def test_layers_reach_the_stream_before_the_text():
+    events = list(Assistant().stream("Go to Abu Dhabi on the map."))
+    layer_at = next(i for i, e in enumerate(events) if isinstance(e, LayerAdded))
+    text_at = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    assert layer_at < text_at and events[layer_at].layer.fly_to

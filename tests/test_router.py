@@ -1,0 +1,130 @@
+"""Router planner: tool choice and arguments on the labelled dev questions and our own extra set, date parsing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.commands.eval_routing import score_call
+from assistant.planner.arguments import detect_language, parse_cloud_cover, parse_dates, parse_platform
+from assistant.planner.router import content_query, get_router
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "eval" / "questions_dev.jsonl"
+EXTRA = ROOT / "tests" / "data" / "questions_extra.jsonl"
+
+
+def _score(path: Path) -> tuple[float, float, list]:
+    router = get_router()
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    ok_tool = ok_args = n_args = 0
+    misses = []
+    for row in rows:
+        image = "/tmp/attached.jpg" if row.get("image") else None
+        plan = router.plan(row["question"], image)
+        call = None if plan.tool == "none" else {"name": plan.tool, "args": plan.args}
+        verdict = score_call(row["expect"], call)
+        ok_tool += verdict["tool"]
+        if verdict["args"] is not None:
+            n_args += 1
+            ok_args += bool(verdict["args"])
+        if not verdict["tool"] or verdict["args"] is False:
+            misses.append((row["id"], plan.tool, plan.args))
+    return ok_tool / len(rows), ok_args / max(n_args, 1), misses
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="shared dev questions not mounted")
+def test_dev_questions_tool_and_argument_accuracy():
+    tool_acc, args_acc, misses = _score(DEV)
+    assert tool_acc >= 0.95, misses
+    assert args_acc >= 0.90, misses
+
+
+def test_extra_questions_tool_and_argument_accuracy():
+    tool_acc, args_acc, misses = _score(EXTRA)
+    assert tool_acc >= 0.95, misses
+    assert args_acc >= 0.90, misses
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("What changed between November 2016 and November 2017?", "2016-11-01", "2017-11-30"),
+        ("Qu'est-ce qui a changé entre mars 2016 et août 2017 ?", "2016-03-01", "2017-08-31"),
+        ("from 2015 to 2018", "2015-01-01", "2018-12-31"),
+        ("de 2012 à 2018", "2012-01-01", "2018-12-31"),
+        ("since 2015", "2015-01-01", None),
+        ("depuis 2019", "2019-01-01", None),
+        ("in 2017", "2017-01-01", "2017-12-31"),
+        ("before 2012", None, "2012-12-31"),
+        ("between March and August 2017", "2017-03-01", "2017-08-31"),
+        ("du 3 mars 2017 au 15/06/2018", "2017-03-03", "2018-06-15"),
+        ("from 2016-05-01 to 2016-09-30", "2016-05-01", "2016-09-30"),
+        ("summer 2018", "2018-06-01", "2018-08-31"),
+        ("en février 2020", "2020-02-01", "2020-02-29"),
+        ("Compare 2018 with 2015", "2015-01-01", "2018-12-31"),
+        ("in the 1990s", "1990-01-01", "1999-12-31"),
+    ],
+)
+def test_date_ranges_en_fr(text, start, end):
+    dates = parse_dates(text)
+    assert (dates.start, dates.end) == (start, end)
+
+
+def test_no_dates_in_numbers_that_are_not_years():
+    assert parse_dates("Find Sentinel-2 scenes with less than 10% clouds").empty
+    assert parse_dates("May I see Nantes?").empty
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("images with less than 10% clouds", 10.0),
+        ("under 25 % cloud cover", 25.0),
+        ("avec moins de 5 % de nuages", 5.0),
+        ("cloud-free scenes of Lyon", 10.0),
+        ("images of Lyon", None),
+        ("10% of the area changed", None),
+    ],
+)
+def test_cloud_cover(text, value):
+    assert parse_cloud_cover(text) == value
+
+
+def test_platform_language_and_content_query():
+    assert parse_platform("Find Sentinel-2 scenes of Nantes") == "sentinel-2"
+    assert parse_platform("Montre-moi les images Landsat") == "landsat"
+    assert detect_language("Qu'est-ce qui a changé à Bercy ?") == "fr"
+    assert detect_language("Montre-moi Lyon sur la carte.") == "fr"
+    assert detect_language("Where is Lyon?") == "en"
+    assert content_query("Find scenes that look like a forest.", None) == "forest"
+    assert content_query("Find Sentinel-2 scenes of Nantes.", "Nantes") is None
+
+
+def test_clarifying_question_when_required_argument_missing():
+    router = get_router()
+    plan = router.plan("What changed between 2016 and 2017?")
+    assert plan.tool == "detect_change" and plan.clarify == "change_target"
+    plan = router.plan("Describe this image.")
+    assert plan.tool == "read_image" and plan.clarify == "image"
+    plan = router.plan("Describe this image.", "/tmp/a.jpg")
+    assert plan.clarify is None and plan.args["image"] == "/tmp/a.jpg"
+
+
+def test_follow_up_reuses_previous_tool_and_place():
+    router = get_router()
+    context = {"last_tool": "detect_change", "last_args": {"place": "Paris", "start_date": "2016-01-01",
+                                                         "end_date": "2017-12-31"}, "place": "Paris"}
+    plan = router.plan("and between 2018 and 2020?", None, context)
+    assert plan.tool == "detect_change" and plan.follow_up
+    assert plan.args == {"place": "Paris", "start_date": "2018-01-01", "end_date": "2020-12-31"}
+    plan = router.plan("et à Lyon ?", None, context)
+    assert plan.tool == "detect_change" and plan.args["place"] == "Lyon"
+
+
+def test_greeting_before_a_question_is_not_small_talk():
+    router = get_router()
+    assert router.plan("Hello, where is Lille?").tool == "locate_place"
+    assert router.plan("Bonjour !").tool == "none"
