@@ -259,3 +259,16 @@ def test_demo_sources_cover_every_georeferenced_scene():
     assert any(x.endswith("Taizhou/2000TM") for x in labels)
     assert not any("aid-scenes" in x or "/pair/" in x for x in labels)
     assert any("aid-scenes" in r.path and r.reason == "not georeferenced" for r in skipped)
+
+
+def test_sentinel2_dates_from_file_names_agree_with_dates_txt():
+    """Without dates.txt the tile names must still give the sensing day (old names carry a processing time)."""
+    from tools.ingest_facts import date_from_name, oscd_dates
+
+    checked = 0
+    for city in sorted(geodata_path("oscd-s2/images").iterdir()):
+        for folder, fact in oscd_dates(city).items():
+            first = sorted((city / folder).glob("*_B01.tif"))[0]
+            assert date_from_name(first.name).start.date() == fact.start.date(), first.name
+            checked += 1
+    assert checked >= 2

@@ -124,6 +124,9 @@ _LANDSAT_ID = re.compile(r"L([CTEOM])(\d)(\d{3})(\d{3})(\d{4})(\d{3})")  # LT512
 _LANDSAT_OLD = re.compile(r"L(\d)\d(\d{3})(\d{3})_\d{3}(\d{4})(\d{2})(\d{2})")  # L71119038_03820000317 -> 2000-03-17
 _NAIP = re.compile(r"m_\d{7}_[ns][ew]_\d{2}_\d+_(\d{8})")
 _S2_TILE_DATE = re.compile(r"T\d{2}[A-Z]{3}_(\d{8})T(\d{6})")  # T31UDQ_20171107T105229_B01
+_S2_OPER = re.compile(r"^(S2[AB])_OPER_.*_A(\d{6})_")  # old tile names: the date in them is a processing time
+_S2_ORBIT_EPOCH = {"S2A": datetime(2015, 6, 23, 1, 52, tzinfo=UTC), "S2B": datetime(2017, 3, 7, 1, 49, tzinfo=UTC)}
+_S2_ORBITS_PER_DAY = 14.3  # 143 orbits per 10-day repeat cycle
 _COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
 _YEAR_ONLY = re.compile(r"^((?:19[789]|20[0-4])\d)(?:TM)?$", re.IGNORECASE)
 
@@ -158,6 +161,10 @@ def date_from_name(name: str) -> DateFact | None:
         return exact_date(datetime.strptime(m.group(1), "%Y%m%d").replace(tzinfo=UTC), "file name (NAIP)")
     if lid := parse_landsat_id(stem):
         return exact_date(lid.date, "file name (Landsat scene id)")
+    if m := _S2_OPER.match(stem):
+        # sensing day from the absolute orbit number (matches OSCD's dates.txt for every city in the sample data)
+        when = _S2_ORBIT_EPOCH[m.group(1)] + timedelta(days=(int(m.group(2)) - 1) / _S2_ORBITS_PER_DAY)
+        return exact_date(_utc(when.year, when.month, when.day), "Sentinel-2 absolute orbit")
     if m := _S2_TILE_DATE.search(stem):
         stamp = datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
         return exact_date(stamp, "file name (Sentinel-2 tile)")
