@@ -1,0 +1,165 @@
+"""Chip descriptions for offline text search, and the small EN/FR scene-class vocabulary behind them.
+
+Offline text search matches a query against sentences that describe each chip (predicted scene classes, land-cover
+facts, place, date). The sentence model (all-MiniLM-L6-v2) is English-centric, so French class names in a query are
+first rewritten to English with the vocabulary below. Classes are *predicted* (k-NN over an exemplar bank), never
+taken from ground truth.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# AID-style class id -> (English phrase, French names). The first French name is the canonical one.
+CLASSES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Airport": ("airport", ("aéroport", "aérodrome", "piste d'atterrissage")),
+    "BareLand": ("bare land", ("sol nu", "terrain nu", "terre nue", "friche")),
+    "BaseballField": ("baseball field", ("terrain de baseball", "baseball")),
+    "Beach": ("beach", ("plage", "littoral")),
+    "Bridge": ("bridge", ("pont",)),
+    "Center": ("city center", ("centre-ville", "centre ville", "centre urbain")),
+    "Church": ("church", ("église", "cathédrale", "chapelle")),
+    "Commercial": ("commercial area", ("zone commerciale", "quartier commercial", "commerces")),
+    "DenseResidential": ("dense residential area", ("zone résidentielle dense", "habitat dense", "résidentiel dense")),
+    "Desert": ("desert", ("désert", "dunes")),
+    "Farmland": ("farmland", ("terres agricoles", "champs", "terre agricole", "cultures", "champ")),
+    "Forest": ("forest", ("forêt", "bois", "forêts")),
+    "Industrial": ("industrial area", ("zone industrielle", "industrie", "usine", "usines", "industriel")),
+    "Meadow": ("meadow", ("prairie", "pré", "prairies", "pâturage")),
+    "MediumResidential": ("medium residential area", ("zone résidentielle moyenne", "résidentiel moyen")),
+    "Mountain": ("mountain", ("montagne", "montagnes", "relief montagneux")),
+    "Park": ("park", ("parc", "jardin public")),
+    "Parking": ("parking lot", ("parking", "parc de stationnement", "stationnement")),
+    "Playground": ("playground sports ground", ("terrain de sport", "terrain de jeux", "aire de jeux")),
+    "Pond": ("pond", ("étang", "mare", "bassin")),
+    "Port": ("port harbour", ("port", "port maritime", "ports", "havre")),
+    "RailwayStation": ("railway station", ("gare", "gare ferroviaire", "station ferroviaire")),
+    "Resort": ("resort", ("station balnéaire", "complexe hôtelier", "lieu de villégiature")),
+    "River": ("river", ("rivière", "fleuve", "cours d'eau")),
+    "School": ("school", ("école", "lycée", "collège", "établissement scolaire")),
+    "SparseResidential": ("sparse residential area", ("zone résidentielle peu dense", "habitat dispersé")),
+    "Square": ("public square", ("place publique", "esplanade", "grand-place")),
+    "Stadium": ("stadium", ("stade",)),
+    "StorageTanks": ("storage tanks", ("réservoirs de stockage", "cuves de stockage", "réservoirs", "cuves")),
+    "Viaduct": ("viaduct", ("viaduc",)),
+}
+
+# A few common French words around class names in queries, so the English model is not left with noise.
+FR_WORDS: dict[str, str] = {
+    "images": "images", "image": "image", "scenes": "scenes", "scène": "scene", "scènes": "scenes",
+    "trouve": "find", "trouver": "find", "cherche": "find", "montre": "show", "montre-moi": "show me",
+    "avec": "with", "des": "", "les": "", "le": "", "la": "", "du": "", "de": "", "d'": "", "un": "", "une": "",
+    "près": "near", "pres": "near", "sur": "over", "au-dessus": "over", "eau": "water", "végétation": "vegetation",
+    "nuages": "clouds", "ville": "city", "zones": "areas", "zone": "area", "similaires": "similar",
+}
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, for matching French words typed with or without them."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def class_phrase(label: str) -> str:
+    """English phrase of a class id ('DenseResidential' -> 'dense residential area'); unknown ids are split."""
+    if label in CLASSES:
+        return CLASSES[label][0]
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", label).replace("_", " ").lower()
+
+
+def french_name(label: str) -> str:
+    """The canonical French name of a class id (for FR answers and the FR evaluation queries)."""
+    return CLASSES[label][1][0] if label in CLASSES else class_phrase(label)
+
+
+def _fr_table() -> list[tuple[str, str]]:
+    pairs = [(fold(fr), en) for en, frs in CLASSES.values() for fr in frs]
+    pairs += [(fold(fr), en) for fr, en in FR_WORDS.items()]
+    return sorted(pairs, key=lambda p: -len(p[0]))  # longest first: 'zone résidentielle dense' before 'zone'
+
+
+_FR = _fr_table()
+
+
+def to_english(query: str) -> str:
+    """Rewrite French scene-class names and a few glue words in a query to English (English passes through)."""
+    text = " " + re.sub(r"\s+", " ", fold(query)).strip() + " "
+    for fr, en in _FR:
+        text = re.sub(rf"(?<![\w-]){re.escape(fr)}(?![\w-])", en, text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def mentioned_classes(query: str) -> list[str]:
+    """Class ids whose English or French names appear in the query (used to tell semantic from catalog queries)."""
+    text = " " + to_english(query) + " "
+    found = []
+    for label, (en, _fr) in CLASSES.items():
+        head = en.split()[0] if en.endswith(("area", "lot", "harbour")) else en
+        if re.search(rf"\b{re.escape(head)}s?\b", text) or re.search(rf"\b{re.escape(en)}\b", text):
+            found.append(label)
+    return found
+
+
+@dataclass
+class ClassBank:
+    """Exemplar features with labels: k-NN scene classes for chips embedded by the same encoder."""
+
+    features: np.ndarray  # (N, D) L2-normalised
+    labels: list[str]
+    encoder: str = "efficientnet-lite0"
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(set(self.labels))
+
+    def predict(
+        self, vectors: np.ndarray, k: int = 10, exclude: Sequence[int | None] | None = None, top: int = 3
+    ) -> list[list[tuple[str, float]]]:
+        """Top classes with vote shares for each vector; `exclude[i]` is a bank row to leave out (leave-one-out)."""
+        classes = self.classes
+        col = {c: i for i, c in enumerate(classes)}
+        y = np.array([col[c] for c in self.labels])
+        sims = np.asarray(vectors, np.float32) @ self.features.T
+        if exclude is not None:
+            for i, j in enumerate(exclude):
+                if j is not None:
+                    sims[i, j] = -np.inf
+        k = min(k, self.features.shape[0] - (1 if exclude is not None else 0))
+        nn = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        out = []
+        for i in range(sims.shape[0]):
+            weights = np.exp((sims[i, nn[i]] - sims[i, nn[i]].max()) / 0.05)  # sharper votes for closer exemplars
+            votes = np.bincount(y[nn[i]], weights=weights, minlength=len(classes))
+            votes = votes / votes.sum()
+            order = np.argsort(-votes)[:top]
+            out.append([(classes[j], round(float(votes[j]), 3)) for j in order if votes[j] > 0])
+        return out
+
+
+def describe(
+    classes: Sequence[tuple[str, float]], facts: dict[str, float] | None = None, place: str | None = None,
+    date: str | None = None, platform: str | None = None,
+) -> str:
+    """One English sentence per chip: main class first (what text queries match best), then facts, place, date."""
+    parts = []
+    if classes:
+        main, _p = classes[0]
+        parts.append(f"aerial image of {class_phrase(main)}")
+        others = [class_phrase(c) for c, p in classes[1:] if p >= 0.2]
+        if others:
+            parts.append("possibly " + " or ".join(others))
+    facts = facts or {}
+    if "vegetation_fraction" in facts:
+        parts.append(f"{facts['vegetation_fraction'] * 100:.0f}% vegetation")
+    if "water_fraction" in facts:
+        parts.append(f"{facts['water_fraction'] * 100:.0f}% water")
+    if place:
+        parts.append(f"near {place}")
+    if date or platform:
+        parts.append(" ".join(x for x in (platform, date) if x))
+    return ". ".join(parts) if parts else "aerial image"

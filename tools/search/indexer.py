@@ -1,0 +1,229 @@
+"""Filling the chip index: catalog scenes and labelled image folders -> chips -> vectors + descriptions -> chroma.
+
+Incremental and resumable: chip ids are the scene id plus the window, ids already stored are skipped before any
+pixel is read, and every batch is written as soon as it is embedded, so an interrupted run picks up where it
+stopped. Scene classes come from k-NN over an exemplar bank (the reader's when it offers one, else the AID
+sample scenes embedded once and cached under the data dir).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.config import get_settings
+from assistant.errors import NotFoundError
+from assistant.events import ProgressCallback, no_progress
+from tools.search.chips import (
+    Chip,
+    batched,
+    centroid,
+    iter_labelled_chips,
+    iter_scene_chips,
+    n_chips_estimate,
+    parse_chip_size,
+    scene_gsd,
+)
+from tools.search.describe import ClassBank, describe
+from tools.search.encoders import DEFAULT_ENCODER, ImageEncoder, get_encoder
+from tools.search.index import ChipIndex
+
+BATCH = 32
+
+
+def to_epoch(value: Any) -> int | None:
+    """Epoch seconds (UTC) of a datetime or ISO string; None when unknown."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def _reader_bank(encoder: str) -> ClassBank | None:
+    """The reader's exemplar bank, when its module offers one for the same features."""
+    try:
+        module = importlib.import_module("tools.reader.offline")
+        bank = module.exemplar_bank()
+        features, labels = np.asarray(bank.features, np.float32), list(bank.labels)
+    except Exception:  # noqa: BLE001 - absent or different API: fall back to our own bank
+        return None
+    if encoder != DEFAULT_ENCODER or features.ndim != 2 or len(features) != len(labels):
+        return None
+    return ClassBank(features, labels, encoder)
+
+
+def default_bank(encoder: str = DEFAULT_ENCODER) -> ClassBank | None:
+    """Exemplars for scene classes: the reader's bank, else the AID sample embedded once (cached in the data dir)."""
+    bank = _reader_bank(encoder)
+    if bank is not None:
+        return bank
+    from tools.data import geodata_path
+
+    try:
+        folder = geodata_path("aid-scenes")
+    except Exception:  # noqa: BLE001 - no sample data: chips get no classes, search still works by image
+        return None
+    cache = get_settings().data_dir / "search" / f"bank-{encoder.replace(':', '-').replace('/', '-')}.npz"
+    if cache.exists():
+        data = np.load(cache, allow_pickle=False)
+        return ClassBank(data["features"], [str(x) for x in data["labels"]], encoder)
+    chips = list(iter_labelled_chips(folder))
+    features = get_encoder(encoder).embed([c.rgb for c in chips])
+    labels = [c.meta["label"] for c in chips]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, features=features, labels=np.array(labels))
+    return ClassBank(features, labels, encoder)
+
+
+def chip_metadata(chip: Chip, item: Any | None, classes: list[tuple[str, float]], encoder: str) -> dict[str, Any]:
+    """The metadata stored with a chip (flat scalars: chroma's rule)."""
+    props = item.properties if item is not None else {}
+    r, c, h, w = chip.window
+    meta: dict[str, Any] = {
+        "scene_id": chip.scene_id, "window": f"{r}_{c}_{h}_{w}", "encoder": encoder,
+        "georeferenced": chip.bbox is not None,
+        "platform": (props.get("platform") or "").lower() or None,
+        "constellation": (props.get("constellation") or "").lower() or None,
+        "place": props.get("sentinelle:place"),
+        "cloud_cover": props.get("eo:cloud_cover"),
+        "gsd": chip.meta.get("gsd"),
+        "source": chip.meta.get("source"),
+        "label": chip.meta.get("label"),  # ground truth of labelled folders: evaluation only, never described
+    }
+    when = item.datetime if item is not None else None
+    if when is not None:
+        meta["datetime"] = to_epoch(when)
+        meta["date"] = when.date().isoformat()
+    if chip.bbox is not None:
+        meta.update(dict(zip(("west", "south", "east", "north"), chip.bbox, strict=True)))
+        meta["lon"], meta["lat"] = centroid(chip.bbox)
+    if classes:
+        meta["class"], meta["class_score"] = classes[0]
+        meta["classes"] = "|".join(f"{c}:{p:.3f}" for c, p in classes)
+    meta.update(chip.facts)
+    return meta
+
+
+def store_batch(index: ChipIndex, encoder: ImageEncoder, chips: list[Chip], items: dict[str, Any],
+                bank: ClassBank | None, vectors: np.ndarray | None = None,
+                classes: list[list[tuple[str, float]]] | None = None) -> None:
+    """Embed (unless given), classify, describe and write one batch of chips."""
+    from tools.text_embed import embed_texts
+
+    if vectors is None:
+        vectors = encoder.embed([c.bands if encoder.needs_bands else c.rgb for c in chips])
+    if classes is None:
+        classes = bank.predict(vectors) if bank is not None else [[] for _ in chips]
+    metas, docs = [], []
+    for chip, cls in zip(chips, classes, strict=True):
+        item = items.get(chip.scene_id)
+        meta = chip_metadata(chip, item, cls, encoder.name)
+        metas.append(meta)
+        docs.append(describe(cls, chip.facts, meta.get("place"), meta.get("date"), meta.get("constellation")))
+    index.add([c.id for c in chips], vectors, embed_texts(docs), metas, docs)
+
+
+def _bar(total: int, desc: str, show: bool):  # noqa: ANN202 - tqdm or a no-op stand-in
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="chip", disable=not show)
+
+
+def index_catalog(
+    index: ChipIndex, catalog_root: Path | None = None, chip: str | int = 256, stride: str | int | None = None,
+    bank: ClassBank | None | bool = True, *, progress: ProgressCallback = no_progress, show_bar: bool = False,
+) -> dict[str, Any]:
+    """Index every scene of the STAC catalog; returns counts and timings."""
+    import rasterio
+
+    from tools.catalog import asset_path, open_catalog
+
+    items = list(open_catalog(catalog_root).items())
+    if not items:
+        raise NotFoundError("the catalog is empty: ingest scenes first (`sentinelle catalog ingest`)")
+    encoder = get_encoder(index.encoder)
+    bank = default_bank(index.encoder) if bank is True else (bank or None)
+    have = index.all_ids()
+    total = 0
+    for item in items:
+        with rasterio.open(asset_path(item)) as src:
+            gsd = scene_gsd(item, src)
+            px = parse_chip_size(chip, gsd)
+            total += n_chips_estimate(src.width, src.height, px, parse_chip_size(stride, gsd) if stride else px)
+    stats = {"scenes": len(items), "chips_total": total, "chips_added": 0, "chips_skipped": 0, "seconds": 0.0}
+    t0 = time.perf_counter()
+    done = 0
+    with _bar(total, "indexing", show_bar) as bar:
+        for item in items:
+            before = stats["chips_added"]
+            for group in batched(iter_scene_chips(item, chip, stride, with_bands=encoder.needs_bands, skip=have),
+                                 BATCH):
+                store_batch(index, encoder, group, {item.id: item}, bank)
+                stats["chips_added"] += len(group)
+                bar.update(len(group))
+                done += len(group)
+                progress(min(done / max(total, 1), 1.0), f"{item.id}: {done}/{total} chips")
+            skipped = sum(1 for cid in have if cid.startswith(item.id + "@"))
+            stats["chips_skipped"] += skipped
+            bar.update(skipped)
+            done += skipped
+            if stats["chips_added"] == before:
+                progress(min(done / max(total, 1), 1.0), f"{item.id}: already indexed")
+    stats["seconds"] = round(time.perf_counter() - t0, 2)
+    stats["chips_per_s"] = round(stats["chips_added"] / stats["seconds"], 2) if stats["chips_added"] else None
+    return stats
+
+
+def index_labelled(
+    index: ChipIndex, folder: Path, bank: ClassBank | None | bool = True, *, leave_one_out: bool = False,
+    progress: ProgressCallback = no_progress, show_bar: bool = False,
+) -> dict[str, Any]:
+    """Index a labelled image folder (`labels.csv`); no footprints.
+
+    With `leave_one_out`, the folder itself is the exemplar bank and each image is classified without itself,
+    so descriptions never contain its true label (honest text-search evaluation).
+    """
+    encoder = get_encoder(index.encoder)
+    have = index.all_ids()
+    chips = list(iter_labelled_chips(Path(folder), skip=have))
+    stats: dict[str, Any] = {"images": len(chips) + len(have), "chips_added": 0, "chips_skipped": len(have)}
+    t0 = time.perf_counter()
+    if not chips:
+        stats["seconds"] = 0.0
+        return stats
+    with _bar(len(chips), "embedding", show_bar) as bar:
+        vectors = []
+        for group in _groups(chips, BATCH):
+            vectors.append(encoder.embed([c.rgb for c in group]))
+            bar.update(len(group))
+            progress(0.8 * sum(len(v) for v in vectors) / len(chips), "embedding images")
+        vectors = np.concatenate(vectors)
+    stats["embed_seconds"] = round(time.perf_counter() - t0, 2)
+    if leave_one_out:
+        bank_ = ClassBank(vectors, [c.meta["label"] for c in chips], index.encoder)
+        classes = bank_.predict(vectors, exclude=list(range(len(chips))))
+    else:
+        bank_ = default_bank(index.encoder) if bank is True else (bank or None)
+        classes = bank_.predict(vectors) if bank_ is not None else [[] for _ in chips]
+    for start in range(0, len(chips), BATCH * 4):
+        sl = slice(start, start + BATCH * 4)
+        store_batch(index, encoder, chips[sl], {}, None, vectors[sl], classes[sl])
+        stats["chips_added"] += len(chips[sl])
+        progress(0.8 + 0.2 * stats["chips_added"] / len(chips), "writing the index")
+    stats["seconds"] = round(time.perf_counter() - t0, 2)
+    stats["chips_per_s"] = round(stats["chips_added"] / stats["seconds"], 2)
+    return stats
+
+
+def _groups(items: list[Chip], n: int) -> Iterator[list[Chip]]:
+    for start in range(0, len(items), n):
+        yield items[start : start + n]
