@@ -120,6 +120,15 @@ def test_gpu_app_points_at_the_vllm_and_chroma_services():
     assert k8s["SENTINELLE_LLM_MODEL"] == served
 
 
+def test_env_example_documents_every_compose_variable():
+    text = (DEPLOY / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, flags=re.M))
+    used = {name for name, _default in _VAR.findall(COMPOSE.read_text())}
+    assert used and used <= documented, f"not in deploy/.env.example: {sorted(used - documented)}"
+    fields = {name.upper() for name in Settings.model_fields}
+    assert {n for n in documented if n.startswith("SENTINELLE_")} <= {f"SENTINELLE_{f}" for f in fields}
+
+
 # --- images pinned, one version everywhere ---------------------------------------------------------
 
 
