@@ -24,7 +24,9 @@ from tools.ingest_facts import Band, DateFact, PlaceFact
 RASTER_EXTS = {".tif", ".tiff", ".jp2", ".img", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".vrt"}
 SIDECAR_EXTS = {".hdr", ".txt", ".json", ".geojson", ".md", ".csv", ".npy", ".npz", ".rst", ".xml", ".ovr",
                 ".aux", ".pt", ".zip", ".py", ".yaml", ".yml"}
-S2_BAND_RE = re.compile(r"^(?P<product>.*?)_?(?P<band>B0[1-9]|B1[0-2]|B8A)\.(tif|tiff|jp2)$", re.IGNORECASE)
+S2_BAND_RE = re.compile(r"^(?P<product>.*?)_?(?P<band>B0[1-9]|B1[0-2]|B8A)(?:_(?P<res>\d{2})m)?\.(tif|tiff|jp2)$",
+                        re.IGNORECASE)
+L2A_RES_DIRS = ("R10m", "R20m", "R60m")  # Sentinel-2 L2A SAFE: IMG_DATA/R10m/..._B02_10m.jp2
 LANDSAT_BAND_RE = re.compile(r"^(?P<product>.*?)_(?P<band>B\d{1,2}|BQA)\.(tif|tiff)$", re.IGNORECASE)
 
 
@@ -96,11 +98,14 @@ def _looks_like_raster(path: Path) -> bool:
 def _band_products(folder: Path) -> list[SceneSource]:
     """Per-band products inside one folder (Sentinel-2 or Landsat), one SceneSource per product prefix."""
     files = sorted(p for p in folder.iterdir() if p.is_file())
+    if not files and all((folder / r).is_dir() for r in L2A_RES_DIRS):
+        files = [p for r in L2A_RES_DIRS for p in sorted((folder / r).iterdir()) if p.is_file()]
     out: list[SceneSource] = []
     s2: dict[str, dict[str, Path]] = {}
     for p in files:
         if m := S2_BAND_RE.match(p.name):
-            s2.setdefault(m.group("product"), {})[m.group("band").upper()] = p
+            bands = s2.setdefault(m.group("product"), {})
+            bands.setdefault(m.group("band").upper(), p)  # L2A: the finest resolution folder comes first
     mtl = next((p for p in files if p.name.upper().endswith("MTL.TXT")), None)
     landsat: dict[str, dict[str, Path]] = {}
     if mtl is not None:
@@ -131,6 +136,8 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[SceneSource], list[Refus
         scenes.extend(products)
         grouped = {p for s in products for p in s.paths}
         for child in sorted(folder.iterdir()):
+            if child.is_dir() and products and child.name in L2A_RES_DIRS:
+                continue  # already stacked into the L2A product
             if child.is_dir():
                 walk(child)
             elif child not in grouped and _looks_like_raster(child) and not (products and S2_BAND_RE.match(child.name)):
