@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -272,3 +273,22 @@ def test_sentinel2_dates_from_file_names_agree_with_dates_txt():
             assert date_from_name(first.name).start.date() == fact.start.date(), first.name
             checked += 1
     assert checked >= 2
+
+
+def test_sentinel2_l2a_resolution_folders_stack_as_one_product(tmp_data_dir, tmp_path):
+    from tools.catalog import open_catalog
+
+    source = geodata_path("oscd-s2/images/rennes/imgs_2")
+    img_data = tmp_path / "S2B_MSIL2A.SAFE" / "GRANULE" / "L2A_T30UWU" / "IMG_DATA"
+    layout = {"R10m": ["B02", "B03", "B04", "B08"], "R20m": ["B02", "B05", "B8A", "B11"], "R60m": ["B01"]}
+    for res, bands in layout.items():
+        (img_data / res).mkdir(parents=True)
+        for band in bands:
+            src = next(source.glob(f"*_{band}.tif"))
+            shutil.copy(src, img_data / res / f"T30UWU_20170621T110651_{band}_{res[1:]}.tif")
+    report = open_catalog().ingest([tmp_path / "S2B_MSIL2A.SAFE"])
+    assert report.refused == [] and len(report.items) == 1
+    item = report.items[0]
+    assert [b["name"] for b in item.properties["eo:bands"]] == ["B01", "B02", "B03", "B04", "B05", "B08", "B8A", "B11"]
+    assert item.datetime.date() == date(2017, 6, 21)
+    assert item.properties["proj:shape"] == list(rasterio.open(next(source.glob("*_B02.tif"))).shape)

@@ -391,7 +391,8 @@ def _apply_single_facts(scene: SceneData, path: Path, descriptions: list[str], t
         scene.instruments = scene.instruments or [lid.sensor]
         scene.date = facts_mod.exact_date(lid.date, "Landsat scene id")
     scene.date = scene.date or facts_mod.date_from_name(path.name) or facts_mod.date_from_tiff_tag(
-        tags.get("TIFFTAG_DATETIME") or tags.get("ACQUISITIONDATE") or tags.get("DATE_ACQUIRED"))
+        tags.get("TIFFTAG_DATETIME") or tags.get("ACQUISITIONDATE") or tags.get("DATE_ACQUIRED")
+        or tags.get("EXIF_DateTimeOriginal"))
     scene.bands = _bands_for(count, descriptions, table, scene.constellation, colorinterp)
 
 
