@@ -428,7 +428,7 @@ class _ScriptedVLLM:
                 base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
                 call = {"index": 0, "id": f"chatcmpl-tool-{len(outer.seen)}", "type": "function",
                         "function": {"name": tool, "arguments": ""}}
-                answered = any(m.get("role") == "tool" for m in body["messages"])
+                answered = any(m.get("role") == "tool" for m in body["messages"]) or not body.get("tools")
                 if answered:
                     deltas = [({"role": "assistant", "content": ""}, None)]
                     deltas += [({"content": w + " "}, None) for w in answer.split()] + [({}, "stop")]
@@ -487,8 +487,8 @@ def _use_deployed_app_env(monkeypatch, url: str) -> None:
     get_settings.cache_clear()
 
 
-def _check_requests(server: _ScriptedVLLM, tools: set[str]) -> None:
-    for request in server.seen:
+def _check_requests(seen: list[dict], tools: set[str]) -> None:
+    for request in seen:
         assert request["path"] == "/v1/chat/completions"
         assert request["auth"] == "Bearer deploy-test-key"
         assert request["body"]["model"] == _flag(_compose_vllm_args(), "--served-model-name")
@@ -506,7 +506,7 @@ def test_app_chat_model_parses_vllm_tool_calls(monkeypatch, tmp_data_dir):
             streamed = chunk if streamed is None else streamed + chunk
     assert [(c["name"], c["args"]) for c in streamed.tool_calls] == [("locate_place", {"place": "Bercy"})]
     assert len(server.seen) == 1 and server.seen[0]["body"]["stream"] is True
-    _check_requests(server, {"locate_place"})
+    _check_requests(server.seen, {"locate_place"})
 
 
 def test_deployed_agent_answers_through_vllm_tool_calling(monkeypatch, tmp_data_dir):
@@ -526,4 +526,20 @@ def test_deployed_agent_answers_through_vllm_tool_calling(monkeypatch, tmp_data_
     assert len(server.seen) == 2
     tool_turn = [m for m in server.seen[1]["body"]["messages"] if m["role"] == "tool"]
     assert len(tool_turn) == 1 and "Paris" in json.dumps(tool_turn[0]["content"])
-    _check_requests(server, {"locate_place", "find_scenes", "read_image", "detect_change"})
+    _check_requests(server.seen, {"locate_place", "find_scenes", "read_image", "detect_change"})
+
+
+def test_latency_benchmark_drives_the_app_client(monkeypatch, tmp_data_dir):
+    """deploy/bench_llm.py (for GPU sessions) runs end to end; its numbers here are loopback, not reported."""
+    from deploy.bench_llm import run
+
+    with _ScriptedVLLM("locate_place", {"place": "Paris"}) as server:
+        _use_deployed_app_env(monkeypatch, server.url)
+        rows = run([1, 2], requests=4)
+    assert [(r["kind"], r["concurrency"]) for r in rows] == [
+        ("agent tool choice", 1), ("agent tool choice", 2), ("image reader", 1), ("image reader", 2)]
+    assert [r["with_tool_call"] for r in rows] == [4, 4, 0, 0]
+    assert all(0 <= r["ttft_p50_s"] <= r["total_p50_s"] for r in rows)
+    images = [m for req in server.seen for m in req["body"]["messages"] if isinstance(m["content"], list)]
+    assert len(images) == 8 and images[0]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+    _check_requests([r for r in server.seen if r["body"].get("tools")], {"locate_place", "read_image"})
