@@ -70,9 +70,18 @@ def _print_items(items, as_json: bool) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from tools.catalog import open_catalog
 
-    report = open_catalog().ingest(args.paths, place=args.place, datetime=args.datetime)
+    with tqdm(total=100, desc="ingest", disable=args.json or not sys.stderr.isatty(),
+              bar_format="{l_bar}{bar}| {elapsed}") as bar:
+        def progress(fraction: float, message: str) -> None:
+            bar.set_postfix_str(message[-50:], refresh=False)
+            bar.n = round(fraction * 100)
+            bar.refresh()
+
+        report = open_catalog().ingest(args.paths, place=args.place, datetime=args.datetime, progress=progress)
     if args.json:
         _print_items(report.items, True)
     else:
