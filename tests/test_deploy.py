@@ -129,6 +129,45 @@ def test_env_example_documents_every_compose_variable():
     assert {n for n in documented if n.startswith("SENTINELLE_")} <= {f"SENTINELLE_{f}" for f in fields}
 
 
+def test_compose_file_follows_the_compose_specification():
+    compose_spec = pytest.importorskip("compose_spec")
+    data = yaml.safe_load(substitute(COMPOSE.read_text()))  # PyYAML resolves the `<<` merge keys
+    spec = compose_spec.PyCompose.from_json(json.dumps(data))  # raises ValueError on anything off-spec
+    spec.validate()
+    assert sorted(spec.service_names()) == ["app", "app-cpu", "chroma", "vllm"]
+    declared = set(data["volumes"])
+    for name, service in data["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert source.startswith((".", "/")) or source in declared, f"{name}: volume {source} is not declared"
+
+
+K8S_VERSION = "1.33"
+
+
+def _rendered_or_raw(overlay: Path) -> list[dict]:
+    """The overlay rendered by kubectl when available; else the complete objects it is built from."""
+    if shutil.which("kubectl"):
+        out = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return [d for d in yaml.safe_load_all(out.stdout) if d]
+    extra = yaml.safe_load((overlay / "kustomization.yaml").read_text())["resources"]
+    added = [d for r in extra if r.endswith(".yaml") for d in yaml.safe_load_all((overlay / r).read_text())]
+    return k8s_docs(BASE) + added
+
+
+@pytest.mark.parametrize("overlay", [p.name for p in OVERLAYS])
+def test_manifests_follow_the_kubernetes_schemas(overlay):
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    docs = _rendered_or_raw(K8S / "overlays" / overlay)
+    assert len(docs) >= 13
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {str(exc).splitlines()[0]}")
+
+
 # --- images pinned, one version everywhere ---------------------------------------------------------
 
 
