@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -17,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from assistant.config import get_settings
 from assistant.errors import SentinelleError
-from assistant.ui.handlers import Handlers
+from assistant.ui.handlers import Handlers, default_assistant
 from assistant.ui.layout import build_blocks, launch_settings
 from assistant.ui.map import STATIC_DIR, STATIC_URL, live_map_page
 from assistant.ui.store import STORE, SessionStore
@@ -25,6 +26,7 @@ from assistant.ui.upload import preview_file
 
 log = logging.getLogger("sentinelle.app")
 LONG_POLL_S = 25.0
+GRADIO_THREADS = 64
 POLL_STEP_S = 0.1
 
 
@@ -50,6 +52,16 @@ def _require_login(request: Request) -> None:
         raise HTTPException(status_code=401, detail="Not authenticated")
 
 
+def _warm_up() -> None:
+    """Load the agent's models while the page opens, so the first question doesn't wait for them."""
+    try:
+        assistant = default_assistant()
+        if hasattr(assistant, "warm_up"):
+            assistant.warm_up()
+    except Exception as exc:  # noqa: BLE001 - the first question will report the real problem in the chat
+        log.warning("warm-up failed: %s", exc)
+
+
 def _tiles_router():
     """The tile endpoints from `tools.tiles`; the app still runs (no imagery) when that module fails to import."""
     try:
@@ -62,7 +74,9 @@ def _tiles_router():
 
 def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> FastAPI:
     """The whole server. Tests pass their own handlers (fake assistant) and store."""
-    handlers = handlers or Handlers(store=store)
+    if handlers is None:
+        handlers = Handlers(store=store)
+        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
     store = handlers.store
     app = FastAPI(title="Sentinelle")
     auth = [Depends(_require_login)]
@@ -70,7 +84,7 @@ def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> 
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="sentinelle-static")
 
     @app.get("/map/{sid}", response_class=HTMLResponse, dependencies=auth)
-    def map_page(sid: str) -> HTMLResponse:
+    async def map_page(sid: str) -> HTMLResponse:
         return HTMLResponse(live_map_page(sid), headers={"Cache-Control": "no-store"})
 
     @app.get("/api/map/{sid}", dependencies=auth)
@@ -87,7 +101,7 @@ def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> 
         return JSONResponse(state, headers={"Cache-Control": "no-store"})
 
     @app.get("/api/uploads/{sid}/{name}", dependencies=auth)
-    def upload_preview(sid: str, name: str) -> FileResponse:
+    async def upload_preview(sid: str, name: str) -> FileResponse:
         try:
             return FileResponse(preview_file(sid, name), media_type="image/png")
         except SentinelleError as exc:
@@ -103,6 +117,9 @@ def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> 
 
     blocks = build_blocks(handlers)
     blocks.queue(default_concurrency_limit=8)
+    # Gradio runs handlers on AnyIO's default thread pool (40 threads) unless max_threads differs; tile requests
+    # share that pool and, when many wait for a tile read, chat answers would stall. A pool of its own avoids that.
+    blocks.max_threads = GRADIO_THREADS
     return gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, footer_links=[], **launch_settings())
 
 
@@ -126,8 +143,6 @@ def open_share_tunnel(port: int) -> str | None:
 
 def serve(host: str | None = None, port: int | None = None, share: bool | None = None) -> int:
     """Run the server until interrupted."""
-    import threading
-
     import uvicorn
 
     settings = get_settings()

@@ -10,6 +10,7 @@
   var map, control, legend, status;
   var drawn = {};      // name -> {key, layer}
   var catalogGroup = null;
+  var CATALOG_MIN_ZOOM = cfg.catalogMinZoom || 10;
 
   function esc(s) {
     return String(s).replace(/[&<>"]/g, function (c) {
@@ -145,7 +146,9 @@
     items.forEach(function (it) {
       var b = boundsOf(it.bbox);
       if (it.tiles) {
-        L.tileLayer(it.tiles, { bounds: b.pad(0.01), maxZoom: 22, maxNativeZoom: 18, opacity: 1 }).addTo(catalogGroup);
+        // Only from CATALOG_MIN_ZOOM: below it a tile would read a whole scene, for a few pixels.
+        L.tileLayer(it.tiles, { bounds: b.pad(0.01), minZoom: CATALOG_MIN_ZOOM, maxZoom: 22, maxNativeZoom: 18 })
+          .addTo(catalogGroup);
       }
       L.rectangle(b, { color: "#ffcc00", weight: 1, fill: false, dashArray: "4 3" })
         .bindTooltip(esc(it.id) + (it.datetime ? " — " + esc(it.datetime.slice(0, 10)) : "")).addTo(outlines);

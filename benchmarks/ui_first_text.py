@@ -1,0 +1,139 @@
+"""Time from question to first streamed answer text in the web UI (headless Chromium), p50/p95.
+
+Baseline in the same run: the same questions straight through `Assistant.stream` in-process (time to the first
+`TextDelta`), so the table shows what the UI adds. The server runs in a subprocess with the real agent, offline.
+
+    .venv/bin/python benchmarks/ui_first_text.py [--data-dir DIR] [--repeat 1]
+
+DIR must hold a demo catalog (`sentinelle demo-catalog`); default: the settings' data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = [
+    "Where is Rennes?",
+    "Où se trouve Bordeaux ?",
+    "Find Sentinel-2 scenes of Nantes",
+    "Trouve des images d'aéroports",
+    "Where is Paris?",
+    "Which scenes do you have over Pucallpa?",
+    "Find images of forests",
+    "Bonjour !",
+    "What changed around Saclay between 2016 and 2017?",
+    "Quels changements à Bercy entre 2015 et 2018 ?",
+]
+ANSWERS_JS = """() => Array.from(document.querySelectorAll('#sn-chat [data-testid=bot]'))
+  .filter(el => !el.querySelector('.thought-group') && !el.closest('.thought-group'))
+  .map(el => el.innerText.trim()).filter(t => t && t !== '…').length"""
+BUSY_JS = "() => !!document.querySelector('#sn-input textarea[disabled]')"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def baseline(questions: list[str]) -> list[float]:
+    """Time to the first TextDelta from the agent itself (models already loaded)."""
+    from assistant.agent import Assistant
+    from assistant.events import TextDelta
+    from assistant.session import Session
+
+    agent = Assistant()
+    for _ in agent.stream("Where is Paris?", session=Session()):
+        pass
+    out = []
+    for question in questions:
+        start = time.perf_counter()
+        first = None
+        for event in agent.stream(question, session=Session()):
+            if first is None and isinstance(event, TextDelta):
+                first = time.perf_counter() - start
+        out.append(first if first is not None else float("nan"))
+    return out
+
+
+def ui(url: str, questions: list[str]) -> tuple[float, list[float]]:
+    """(cold first question, warm times): each question in a fresh browser context, as a new user."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    times = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=args)
+        for i, question in enumerate(["Where is Paris?", *questions]):
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_selector("#sn-map iframe", timeout=60_000)
+            box = page.locator("#sn-input textarea")
+            box.fill(question)
+            start = time.perf_counter()
+            box.press("Enter")
+            page.wait_for_function(f"() => ({ANSWERS_JS})() >= 1", polling="raf", timeout=300_000)
+            times.append(time.perf_counter() - start)
+            page.wait_for_function(f"() => !({BUSY_JS})()", timeout=300_000)
+            context.close()
+            print(f"  ui {i:2d} {times[-1]:6.2f} s  {question}", file=sys.stderr)
+        browser.close()
+    return times[0], times[1:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--repeat", type=int, default=1)
+    opts = parser.parse_args()
+    env = {**os.environ, "SENTINELLE_OFFLINE": os.environ.get("SENTINELLE_OFFLINE", "1"), "OMP_NUM_THREADS": "1"}
+    env.setdefault("SENTINELLE_DATA_MIRROR", str(ROOT.parent / "shared" / "geodata"))
+    env.setdefault("SENTINELLE_MODELS_MIRROR", str(ROOT.parent / "shared" / "models"))
+    if opts.data_dir:
+        env["SENTINELLE_DATA_DIR"] = opts.data_dir
+    os.environ.update(env)
+    questions = QUESTIONS * opts.repeat
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "e2e" / "serve_app.py"), str(port), "real"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        cold, warm = ui(url, questions)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    base = baseline(questions)
+    print(f"{'question':52s} {'agent first delta (s)':>22s} {'UI first text (s)':>18s}")
+    for q, b, u in zip(questions, base, warm, strict=True):
+        print(f"{q[:52]:52s} {b:22.3f} {u:18.3f}")
+    print(f"\ncold first question in the UI (models loading): {cold:.2f} s")
+    for name, values in (("agent in-process (baseline)", base), ("web UI, browser", warm)):
+        print(f"{name:30s} p50 {statistics.median(values):6.3f} s   p95 {pct(values, 95):6.3f} s   n={len(values)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
