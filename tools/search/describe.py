@@ -141,6 +141,20 @@ class ClassBank:
         return out
 
 
+    def projection(self, shrinkage: float = 0.5):  # noqa: ANN201 - a callable (N, D) -> (N, C-1)
+        """A class-discriminant projection fitted on the bank (shrinkage LDA): image search in a space where the
+        bank's scene classes separate, added to the raw features by `BankProjectedEncoder`."""
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=shrinkage).fit(self.features, self.labels)
+
+        def project(x: np.ndarray) -> np.ndarray:
+            z = lda.transform(np.asarray(x, np.float32)).astype(np.float32)
+            return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+
+        return project
+
+
 def describe(
     classes: Sequence[tuple[str, float]], facts: dict[str, float] | None = None, place: str | None = None,
     date: str | None = None, platform: str | None = None,

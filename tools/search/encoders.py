@@ -111,16 +111,47 @@ class ClipEncoder:
             return _l2(self._model.get_text_features(**inputs).numpy())
 
 
+class BankProjectedEncoder:
+    """Base features plus their projection on the exemplar bank's class-discriminant axes, in one vector.
+
+    Cosine on [x, a*z] / sqrt(1 + a^2) is (x.x' + a^2 z.z') / (1 + a^2): raw similarity plus agreement in a space
+    where scene classes separate. Vectors depend on the bank, so the encoder name carries the bank's size.
+    """
+
+    needs_bands = False
+
+    def __init__(self, base: ImageEncoder, project, weight: float = 2.0, tag: str = "bank") -> None:  # noqa: ANN001
+        self.base, self.project, self.alpha = base, project, float(np.sqrt(weight))
+        self.name = f"{base.name}+{tag}"
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        return self.from_features(self.base.embed(images))
+
+    def from_features(self, x: np.ndarray) -> np.ndarray:
+        """Projected vectors of already-computed base features (no second forward pass)."""
+        return _l2(np.concatenate([x, self.alpha * self.project(x)], axis=1))
+
+
 @lru_cache(maxsize=4)
 def get_encoder(name: str = DEFAULT_ENCODER) -> ImageEncoder:
-    """The encoder called `name`, loaded once per process ('efficientnet-lite0', 'galileo-nano', 'clip[:hub-id]')."""
+    """The encoder called `name`, loaded once per process ('efficientnet-lite0', 'efficientnet-lite0+aid',
+    'galileo-nano', 'clip[:hub-id]')."""
     if name == DEFAULT_ENCODER:
         return EfficientNetEncoder()
+    if name == DEFAULT_ENCODER + "+aid":
+        from tools.search.indexer import default_bank
+
+        bank = default_bank(DEFAULT_ENCODER)
+        if bank is None:
+            raise ModelUnavailableError("the AID exemplar bank is missing (sample data 'aid-scenes')")
+        return BankProjectedEncoder(EfficientNetEncoder(), bank.projection(), tag="aid")
     if name == "galileo-nano":
         return GalileoEncoder()
     if name == "clip" or name.startswith("clip:"):
         return ClipEncoder(*name.split(":", 1)[1:])
-    raise BadInputError(f"unknown encoder '{name}' (efficientnet-lite0, galileo-nano, clip[:hub-id])")
+    raise BadInputError(
+        f"unknown encoder '{name}' (efficientnet-lite0, efficientnet-lite0+aid, galileo-nano, clip[:hub-id])"
+    )
 
 
 def collection_name(encoder_name: str, kind: str = "img") -> str:

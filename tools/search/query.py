@@ -224,7 +224,9 @@ def _tile_layers(scene_ids: list[str]) -> list[MapLayer]:
     return layers
 
 
-def _footprints_layer(rows: list[dict[str, Any]], name: str, geometries: dict[str, Any] | None = None) -> MapLayer | None:
+def _footprints_layer(
+    rows: list[dict[str, Any]], name: str, geometries: dict[str, Any] | None = None
+) -> MapLayer | None:
     features = []
     for row in rows:
         geom = (geometries or {}).get(row["scene_id"])

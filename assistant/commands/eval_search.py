@@ -1,0 +1,34 @@
+"""`sentinelle eval search DIR`: precision@5/@10 of text (EN, FR class names) and image queries on labelled chips."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("search", help="precision@k of scene search on a labelled folder (labels.csv)")
+    parser.add_argument("folder", type=Path, help="labelled images: <folder>/labels.csv with columns path,label")
+    parser.add_argument("--encoder", default="efficientnet-lite0", help="image encoder")
+    parser.add_argument("--json", action="store_true", help="print everything, per class too, as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tools.search.evaluation import evaluate_folder
+
+    report = evaluate_folder(args.folder, encoder=args.encoder, show_bar=not args.json)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{report['images']} images, {report['classes']} classes, encoder {report['encoder']}; "
+          f"k-NN scene classes (leave-one-out) accuracy {report['knn_accuracy_loo']:.3f}")
+    print(f"{'queries':34} {'P@5':>6} {'P@10':>6}")
+    names = {"text_en": "text, English class names", "text_fr": "text, French class names",
+             "image": "image, raw features (LOO)", "image_bank_projected": "image, bank-projected (5-fold)"}
+    for key, name in names.items():
+        print(f"{name:34} {report[key]['p@5']:6.3f} {report[key]['p@10']:6.3f}")
+    print(f"index {report['index']['chips_added']} chips in {report['index']['seconds']} s; "
+          f"text query {report['text_query_ms']} ms, image query {report['image_query_ms']} ms")
+    return 0
