@@ -86,3 +86,20 @@ def test_page_and_map_need_login_when_auth_is_set(tmp_data_dir, monkeypatch):
         assert client.post("/login", data={"username": "jury", "password": "s3cret"}).status_code == 200
         assert client.get(f"/api/map/{sid}", params={"rev": 0}).status_code == 200
         assert client.get(f"/map/{sid}").status_code == 200
+
+
+def test_share_offline_says_why_and_serves_locally(tmp_data_dir, monkeypatch, capsys):
+    from assistant.config import get_settings
+    from assistant.ui.server import open_share_tunnel
+
+    monkeypatch.setenv("SENTINELLE_OFFLINE", "1")
+    get_settings.cache_clear()
+    assert open_share_tunnel(7860) is None
+    assert "--share needs internet" in capsys.readouterr().err
+
+
+def test_serve_command_is_registered():
+    from assistant.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--port", "7999", "--share"])
+    assert (args.port, args.share, args.host) == (7999, True, None)
