@@ -147,6 +147,21 @@ def update_context(session: Session, name: str, args: dict[str, Any], result: To
             session.view = {"bounds": bounds}
 
 
+def _warm_tool_modules() -> None:
+    """Best effort: import the tool modules and let them load what they can (a missing one is not an error here)."""
+    import importlib
+
+    for name in ("tools.search.query", "tools.reader", "tools.change"):
+        try:
+            module = importlib.import_module(name)
+            if callable(getattr(module, "warm_up", None)):
+                module.warm_up()
+            elif name == "tools.search.query" and callable(getattr(module, "open_index", None)):
+                module.open_index()
+        except Exception as exc:  # noqa: BLE001 - warm-up must never stop the app
+            log.info("warm-up of %s skipped: %s", name, exc)
+
+
 class Assistant:
     """Sentinelle's agent. `stream()` is the only entry point the UI and CLI need."""
 
@@ -187,6 +202,7 @@ class Assistant:
         _ = self.router.matrix
         self.router.plan("Where is Paris?")
         places_warm_up()
+        _warm_tool_modules()
         if self.mode == "llm":
             self.chat_model()
 

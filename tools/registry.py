@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assistant.errors import BadInputError
+from assistant.errors import BadInputError, ModelUnavailableError
 from assistant.events import ProgressCallback, ToolResult, no_progress
 
 
@@ -70,7 +70,10 @@ def tool_function(name: str) -> Callable[..., ToolResult]:
     if name not in TOOL_TABLE:
         raise BadInputError(f"unknown tool '{name}'")
     module, func, _schema = TOOL_TABLE[name]
-    return getattr(importlib.import_module(module), func)
+    try:
+        return getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        raise ModelUnavailableError(f"the {name} tool is not available in this install ({exc})") from exc
 
 
 def validate_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
