@@ -14,7 +14,8 @@ import time
 
 QUESTIONS = [
     "Where is Rennes?", "Where is Pucallpa?", "Go to Abu Dhabi on the map.", "Montre-moi Lyon sur la carte.",
-    "Où se trouve Taizhou ?", "Zoom on Rotterdam.", "Where is the state of North Dakota?", "Centre la carte sur Nantes.",
+    "Où se trouve Taizhou ?", "Zoom on Rotterdam.", "Where is the state of North Dakota?",
+    "Centre la carte sur Nantes.",
     "Where is Groningen located?", "Localise Bordeaux.", "Find Sentinel-2 scenes of Nantes.",
     "Which images do you have from 2015?", "Show me Landsat imagery over China.",
     "Is there imagery of the Netherlands with less than 10% clouds?", "Quelles images as-tu de Paris ?",
