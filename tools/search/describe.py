@@ -84,13 +84,22 @@ def _fr_table() -> list[tuple[str, str]]:
 
 
 _FR = _fr_table()
+_FR_EN = [en for _fr, en in _FR]
+
+
+def _phrase_re(fr: str) -> str:
+    """A French phrase as a regex group, plurals included (gares, forêts, zones résidentielles denses)."""
+    words = r"\s+".join(re.escape(w) + (r"[sx]?" if len(w) > 3 else "") for w in fr.split())
+    return r"(?<![\w-])(" + words + r")(?![\w-])"
+
+
+_FR_RE = re.compile("|".join(_phrase_re(fr) for fr, _en in _FR))
 
 
 def to_english(query: str) -> str:
     """Rewrite French scene-class names and a few glue words in a query to English (English passes through)."""
     text = " " + re.sub(r"\s+", " ", fold(query)).strip() + " "
-    for fr, en in _FR:
-        text = re.sub(rf"(?<![\w-]){re.escape(fr)}(?![\w-])", en, text)
+    text = _FR_RE.sub(lambda m: _FR_EN[m.lastindex - 1], text)  # one pass: English output is never re-read
     return re.sub(r"\s+", " ", text).strip()
 
 

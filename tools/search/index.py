@@ -23,7 +23,8 @@ from assistant.config import get_settings
 from assistant.errors import ModelUnavailableError
 from tools.search.encoders import DEFAULT_ENCODER, collection_name
 
-EXACT_MAX_CANDIDATES = 40_000  # above this, filtered queries use HNSW + post-filter instead of exact scoring
+EXACT_MAX_CANDIDATES = 12_000  # above this, filtered queries use HNSW + over-fetch + post-filter, not exact scoring
+EXACT_MAX_UNFILTERED = 5_000  # unfiltered image queries on bigger indexes go to HNSW
 PAGE = 5_000
 NO_TIME = np.iinfo(np.int64).min
 
@@ -82,6 +83,7 @@ class SideTable:
     documents: list[str | None]
     t: np.ndarray = field(init=False)
     platform: np.ndarray = field(init=False)
+    platform_names: np.ndarray = field(init=False)
     cloud: np.ndarray = field(init=False)
     bbox: np.ndarray = field(init=False)
     scene: np.ndarray = field(init=False)
@@ -89,7 +91,9 @@ class SideTable:
     def __post_init__(self) -> None:
         m = self.metadatas
         self.t = np.array([int(x.get("datetime", NO_TIME)) for x in m], dtype=np.int64)
-        self.platform = np.array([str(x.get("platform", "")).lower() for x in m], dtype=object)
+        names = [f"{x.get('platform', '')}|{x.get('constellation', '')}".lower() for x in m]
+        self.platform_names, self.platform = np.unique(np.array(names or [""], dtype=object), return_inverse=True)
+        self.platform = self.platform[: len(m)]
         self.cloud = np.array([float(x.get("cloud_cover", np.nan)) for x in m], dtype=np.float64)
         self.bbox = np.array([[x.get(k, np.nan) for k in ("west", "south", "east", "north")] for x in m],
                              dtype=np.float64).reshape(len(m), 4)
@@ -106,7 +110,8 @@ class SideTable:
         if f.end is not None:
             keep &= (self.t != NO_TIME) & (self.t <= f.end)
         if f.platform:
-            keep &= self.platform == f.platform.lower()
+            codes = [i for i, name in enumerate(self.platform_names) if platform_matches(name, f.platform)]
+            keep &= np.isin(self.platform, codes)
         if f.max_cloud_cover is not None:
             keep &= ~(self.cloud > f.max_cloud_cover)
         if f.bbox is not None:
@@ -120,6 +125,12 @@ class SideTable:
 
     def hit(self, row: int, score: float) -> Hit:
         return Hit(str(self.ids[row]), float(score), self.metadatas[row], self.documents[row])
+
+
+def platform_matches(stored: str, wanted: str) -> bool:
+    """'sentinel-2' matches platform 'sentinel-2a' or constellation 'sentinel-2'; 'landsat' matches 'landsat-8'."""
+    want = wanted.strip().lower().replace(" ", "-").replace("_", "-")
+    return any(part and (part == want or part.startswith(want)) for part in stored.split("|"))
 
 
 def _client(root: Path | None = None, url: str | None = None):  # noqa: ANN202 - chromadb client type
@@ -224,7 +235,7 @@ class ChipIndex:
             return []
         want = k + len(exclude_ids or ())
         if filters.empty():
-            if kind == "txt" or len(table) <= EXACT_MAX_CANDIDATES:
+            if kind == "txt" or len(table) <= EXACT_MAX_UNFILTERED:
                 return self._exact(table, q, np.arange(len(table)), want, exclude_ids)[:k]
             return self._hnsw(table, q, want, None, exclude_ids)[:k]
         mask = table.mask(filters)
