@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -90,7 +91,7 @@ def test_every_sentinelle_env_is_a_settings_field_with_a_valid_value(where, monk
     names = {k for k in env if k.startswith("SENTINELLE_")}
     unknown = {k for k in names if k.removeprefix("SENTINELLE_") not in fields}
     assert not unknown, f"{where} sets variables that assistant/config.py does not read: {sorted(unknown)}"
-    for key in list(__import__("os").environ):
+    for key in list(os.environ):
         if key.startswith("SENTINELLE_"):
             monkeypatch.delenv(key)
     for key in names:
