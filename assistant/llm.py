@@ -125,6 +125,10 @@ def get_embedded_llm(settings: Settings | None = None) -> EmbeddedLLM:
 def planner_mode(settings: Settings | None = None) -> str:
     """'llm' or 'router': `auto` means llm for an OpenAI-compatible server, router for small embedded models."""
     s = settings or get_settings()
+    if s.planner == "llm" and s.llm_backend != "openai":
+        # the embedded models that fit on 2 CPU cores cannot call tools reliably; the router plans for them
+        log.warning("planner=llm needs llm_backend=openai (a tool-calling server); using the router")
+        return "router"
     if s.planner != "auto":
         return s.planner
     return "llm" if s.llm_backend == "openai" else "router"

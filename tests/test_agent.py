@@ -215,3 +215,28 @@ def test_layers_reach_the_stream_before_the_text():
     layer_at = next(i for i, e in enumerate(events) if isinstance(e, LayerAdded))
     text_at = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
     assert layer_at < text_at and events[layer_at].layer.fly_to
+
+
+def test_embedded_backend_default_is_the_packaged_smollm2(monkeypatch):
+    from assistant.config import get_settings
+    from assistant.llm import get_embedded_llm, planner_mode, resolve_gguf
+
+    assert resolve_gguf().name.startswith("SmolLM2-135M-Instruct") and resolve_gguf().suffix == ".gguf"
+    monkeypatch.setenv("SENTINELLE_PLANNER", "llm")  # a 135M model cannot call tools: the router plans
+    get_settings.cache_clear()
+    assert planner_mode() == "router"
+    llm = get_embedded_llm()
+    text = llm.complete([{"role": "user", "content": "Say hello."}], max_tokens=4)
+    assert isinstance(text, str) and text.strip()
+
+
+def test_missing_local_gguf_is_a_clear_error(monkeypatch, tmp_path):
+    from assistant.errors import ModelUnavailableError
+    from assistant.llm import resolve_gguf
+
+    monkeypatch.setenv("SENTINELLE_LLM_GGUF_PATH", str(tmp_path / "nope.gguf"))
+    from assistant.config import get_settings
+
+    get_settings.cache_clear()
+    with pytest.raises(ModelUnavailableError, match="nope.gguf"):
+        resolve_gguf()

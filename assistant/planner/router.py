@@ -132,7 +132,7 @@ _NOT_CONTENT = set(
     quel as avez tu vous il y a t disponible disponibles image images scene scenes photo photos donnees satellite
     nuage nuages nuageux nuageuse couverture moins plus ressemblent ressemble ressemblant semblables similaires montrant
     montre prises pris celle celles ci cette ces ce entre depuis avant apres pendant annee annees s plait svp
-    sentinel landsat naip spacenet""".split()
+    sentinel landsat naip spacenet one ones more other others another pair""".split()
 )
 
 
