@@ -82,3 +82,38 @@ def test_find_scenes_returns_ranked_results_for_an_uploaded_image(labelled, tmp_
 
 def index_root(index: ChipIndex):
     return index.client.get_settings().persist_directory
+
+
+def test_catalog_scene_is_chipped_with_footprints_and_filters(tmp_data_dir, monkeypatch):
+    """A real georeferenced scene (rasterio's RGB.byte.tif): chips with footprints, incremental, date filter."""
+    from assistant.config import get_settings
+    from assistant.errors import NotFoundError
+    from tools.catalog import open_catalog
+    from tools.search.indexer import index_catalog
+
+    monkeypatch.setenv("SENTINELLE_CATALOG_DIR", str(tmp_data_dir / "catalog"))
+    get_settings.cache_clear()
+    report = open_catalog().ingest([geodata_path("rasterio-fixtures/RGB.byte.tif")], place="Nassau",
+                                   datetime="2017-06-01")
+    item = report.items[0]
+    index = ChipIndex(root=tmp_data_dir / "chroma")
+    bank = False  # no scene classes: keeps the test off the AID bank build
+    stats = index_catalog(index, chip=256, bank=bank)
+    assert stats["chips_added"] == 12 == index.count()  # 791 x 718 px in 256 px chips, last ones edge-aligned
+    assert index_catalog(index, chip=256, bank=bank)["chips_added"] == 0
+    w, s, e, n = item.bbox
+    for meta in index.table().metadatas:
+        assert meta["scene_id"] == item.id and meta["date"] == "2017-06-01"
+        assert w - 1e-6 <= meta["west"] < meta["east"] <= e + 1e-6
+        assert s - 1e-6 <= meta["south"] < meta["north"] <= n + 1e-6
+    root = index.client.get_settings().persist_directory
+    result = find_scenes(image=f"{item.id}@0_0_256_256", start_date="2017-01-01", end_date="2017-12-31", k=3,
+                         index_dir=root)
+    assert f"{item.id}@0_0_256_256" not in [r["chip_id"] for r in result.facts["results"]]
+    footprints = next(layer for layer in result.layers if layer.kind == "geojson")
+    assert len(footprints.data["features"]) == 3 and footprints.data["features"][0]["properties"]["rank"] == 1
+    assert any(layer.kind == "tiles" and item.id in layer.url for layer in result.layers)
+    with pytest.raises(NotFoundError):
+        find_scenes(image=f"{item.id}@0_0_256_256", start_date="2019-01-01", index_dir=root)
+    catalog_only = find_scenes(query="which scenes do you have in 2017", index_dir=root)
+    assert catalog_only.facts["mode"] == "catalog" and catalog_only.facts["scenes"] == [item.id]

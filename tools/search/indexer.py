@@ -49,14 +49,20 @@ def to_epoch(value: Any) -> int | None:
 
 
 def _reader_bank(encoder: str) -> ClassBank | None:
-    """The reader's exemplar bank, when its module offers one for the same features."""
+    """The reader's exemplar bank, when it is already built and its features are the same as ours.
+
+    (The reader's probe uses multi-level TTA descriptors of another size; then our own bank is used.)
+    """
     try:
-        module = importlib.import_module("tools.reader.offline")
-        bank = module.exemplar_bank()
-        features, labels = np.asarray(bank.features, np.float32), list(bank.labels)
+        module = importlib.import_module("tools.reader.bank")
+        if not module.bank_path().is_file():
+            return None  # never trigger the reader's (slow) bank build from the indexer
+        clf = module.get_classifier()
+        features, labels = np.asarray(clf.features, np.float32), [str(x) for x in clf.labels]
+        from tools.features import FEATURE_DIM
     except Exception:  # noqa: BLE001 - absent or different API: fall back to our own bank
         return None
-    if encoder != DEFAULT_ENCODER or features.ndim != 2 or len(features) != len(labels):
+    if encoder != DEFAULT_ENCODER or features.ndim != 2 or features.shape[1] != FEATURE_DIM:
         return None
     return ClassBank(features, labels, encoder)
 

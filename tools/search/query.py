@@ -277,7 +277,12 @@ def find_scenes(
     platform = normalise_platform(platform) if platform else parsed.platform
     start_date, end_date = start_date or parsed.start, end_date or parsed.end
     progress(0.1, "resolving filters")
-    bbox, scene_ids = resolve_place(place) if place else (None, None)
+    try:
+        bbox, scene_ids = resolve_place(place) if place else (None, None)
+    except NotFoundError:
+        if image or parsed.semantic:
+            raise
+        bbox, scene_ids = None, None  # the catalog may still know the place by name or country
     filters_used = {k_: v for k_, v in {"place": place, "bbox": bbox, "start_date": start_date, "end_date": end_date,
                                         "platform": platform, "max_cloud_cover": max_cloud_cover}.items() if v}
     if not image and not parsed.semantic:
@@ -319,8 +324,13 @@ def _catalog_answer(
     from tools.catalog import open_catalog
 
     progress(0.5, "querying the catalog")
-    items = open_catalog().search(bbox=bbox, start=start, end=end, platform=platform, max_cloud_cover=max_cloud)
-    if scene_ids is not None:
+    catalog = open_catalog()
+    items = []
+    if place:  # the catalog's own place/country names first ("Landsat imagery over China")
+        items = catalog.search(place=place, start=start, end=end, platform=platform, max_cloud_cover=max_cloud)
+    if not items and (bbox is not None or not place):
+        items = catalog.search(bbox=bbox, start=start, end=end, platform=platform, max_cloud_cover=max_cloud)
+    if scene_ids is not None and not place:
         items = [it for it in items if it.id in scene_ids]
     if not items:
         raise NotFoundError("no catalog scene matches these filters")
