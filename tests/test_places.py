@@ -76,6 +76,9 @@ def test_catalog_places_win_over_the_gazetteer(monkeypatch):
         ("Montre-moi Lyon sur la carte.", "Lyon"),
         ("où est la ville du Mans ?", "Le Mans"),
         ("Nice weather today", None),
+        ("Show me imagery over china.", "china"),  # well-known names after 'over'/'in' even in lower case
+        ("Où se trouve lyon ?", "lyon"),
+        ("Find images of vineyards near water.", None),
         ("Find scenes that look like a forest.", None),
     ],
 )

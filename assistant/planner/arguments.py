@@ -274,6 +274,7 @@ _PLACE_PREPOSITIONS = {
     "in", "at", "of", "near", "over", "around", "for", "to", "across", "about", "from",
     "a", "au", "aux", "en", "de", "du", "sur", "pres", "autour", "vers", "dans", "des",
 }
+_NAME_LEADS = {"is", "locate", "show", "zoom", "center", "centre", "trouve", "est", "situe", "localise", "montre"}
 _CONNECTORS = {"de", "du", "des", "la", "le", "les", "of", "the", "on", "upon", "sur", "en", "l", "d", "al", "el"}
 
 
@@ -331,6 +332,7 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
             if not key or key.isdigit():
                 continue
             prev = normalize(tokens[i - 1][0]) if i > 0 else ""
+            after_prep = prev in _PLACE_PREPOSITIONS
             article = ""
             if prev in ("du", "au") and gaz.kind_of("le " + key) and not gaz.kind_of(key):
                 key, article = "le " + key, "Le "  # 'la ville du Mans' is Le Mans
@@ -339,7 +341,6 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
                 if not (key in catalog and (capitalised or prev in _PLACE_PREPOSITIONS)):
                     continue
             raw = article + text[span[0][1] : span[-1][2]]
-            after_prep = prev in _PLACE_PREPOSITIONS
             sentence_start = i == 0 or text[: span[0][1]].rstrip()[-1:] in {".", "!", "?", ":"}
             if key in catalog:
                 kind, pop, base = "catalog", 0, 9.0
@@ -357,8 +358,11 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
                         continue
                     base = 1.5 + min(len(str(max(pop, 1))), 8) * 0.3
             if not capitalised and not all_lower:
-                # lower-case words in a normally written sentence are rarely names
-                if kind not in ("catalog",):
+                # lower-case words in a normally written sentence are rarely names, except well-known ones
+                # right after 'in'/'of'/'à' ('imagery over china', 'changes in bordeaux')
+                well_known = kind in ("country", "state", "continent") or (kind == "city" and pop >= 200000)
+                lead = after_prep or prev in _NAME_LEADS
+                if kind != "catalog" and not (well_known and lead and key not in stop):
                     continue
             score = base + 1.0 * (n - 1)
             if capitalised and not sentence_start:
