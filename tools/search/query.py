@@ -35,7 +35,8 @@ STOP = set(
     "over near around at from to between and or please can could would there here tiles chips chip satellite aerial "
     "quelles quels quelle quel trouve trouver cherche montre montrer moi des les le la du de d un une avec sur en au "
     "aux dans pour qui que est sont avons vous nous il y a images scenes scene imagerie donnees disponibles toutes "
-    "tous entre et ou similaires similar".split()
+    "tous entre et ou similaires similar one ones avez avez-vous as-tu disposez possedez affiche affiche-moi "
+    "montre-moi voir get got looks look est-ce qu'il ya y tu ici celle celle-ci celui-ci ceci cela ca comme".split()
 )
 
 
