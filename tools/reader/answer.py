@@ -1,0 +1,179 @@
+"""What a question asks, and the offline answer composed from templates (`prompts/reader/answers_<lang>.toml`).
+
+The offline reader answers only what its models measured (scene type, cover shares, cloudiness, image facts).
+Counting, reading text, finding specific objects and open questions are refused in plain words, naming the kind
+of model that would answer them, while the scene type is still given.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from assistant.config import PROMPTS_DIR
+
+_WORD = r"(?<![\w-]){}(?![\w-])"
+
+INTENT_WORDS: dict[str, list[str]] = {
+    "count": ["how many", "count", "counting", "number of", "combien", "nombre de", "nombre d'", "compter", "compte"],
+    "text": ["read", "text", "written", "writing", "label on", "sign", "lettering", "lire", "texte", "écrit", "ecrit",
+             "inscription", "panneau"],
+    "water": ["water", "river", "lake", "sea", "ocean", "pond", "flood", "flooded", "wet", "eau", "rivière", "riviere",
+              "lac", "mer", "océan", "ocean", "fleuve", "étang", "inond", "inondé", "inondée"],
+    "vegetation": ["vegetation", "vegetated", "green", "greenery", "forest", "trees", "tree", "crops", "crop",
+                   "grass", "ndvi", "végétation", "vegetation", "verdure", "forêt", "foret", "arbres", "cultures",
+                   "herbe"],
+    "built_up": ["urban", "built", "built-up", "buildings", "building", "city", "town", "houses", "bâti", "bati",
+                 "urbain", "urbaine", "ville", "bâtiments", "batiments", "maisons", "construit"],
+    "cloud": ["cloud", "clouds", "cloudy", "cloudiness", "overcast", "haze", "nuage", "nuages", "nuageux", "nuageuse",
+              "nébulosité", "nebulosite", "couverture nuageuse"],
+    "facts": ["resolution", "gsd", "when", "date", "crs", "projection", "size", "footprint", "where", "résolution",
+              "quand", "taille", "emprise", "où"],
+    "scene": ["what is", "what's", "describe", "description", "kind of", "type of", "classify", "scene", "look like",
+              "qu'est-ce", "quel type", "quelle sorte", "décris", "decris", "décrire", "classe", "scène", "scene"],
+}  # fmt: skip
+
+# Specific things the scene classifier cannot detect; a question naming them gets the "cannot detect" line.
+OBJECT_WORDS = [
+    "airplane", "airplanes", "aircraft", "plane", "planes", "jet", "car", "cars", "vehicle", "vehicles", "truck",
+    "trucks", "ship", "ships", "boat", "boats", "vessel", "person", "people", "animal", "animals", "pool", "pools",
+    "tank", "tanks", "tennis court", "bus", "train", "trains", "helicopter", "avion", "avions", "voiture", "voitures",
+    "véhicule", "véhicules", "camion", "camions", "navire", "navires", "bateau", "bateaux", "personne", "personnes",
+    "piscine", "piscines", "réservoir", "réservoirs", "hélicoptère",
+]  # fmt: skip
+_OPEN_QUESTION = ["why", "thoughts", "opinion", "should", "recommend", "planning", "pourquoi", "avis", "penses",
+                  "devrait", "conseil", "urbanisme"]  # fmt: skip
+
+
+def _has(text: str, word: str) -> bool:
+    return re.search(_WORD.format(re.escape(word)), text) is not None
+
+
+@dataclass
+class Intent:
+    """What the question asks for: measurable topics, refusals, and any candidate classes it lists."""
+
+    topics: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.lower())
+
+
+def parse(question: str, classes: list[str] | None = None) -> Intent:
+    """Keyword intent (EN/FR). Objects named alongside 'how many' become a count refusal, not a detection one."""
+    text = (question or "").lower().replace("’", "'")
+    intent = Intent()
+    for topic, words in INTENT_WORDS.items():
+        if any(_has(text, w) for w in words):
+            intent.topics.append(topic)
+    intent.objects = [w for w in OBJECT_WORDS if _has(text, w)]
+    if "count" in intent.topics:
+        intent.refusals.append("count")
+    if "text" in intent.topics:
+        intent.refusals.append("text")
+    if intent.objects and "count" not in intent.refusals:
+        intent.refusals.append("detect")
+    if classes:
+        squashed = _norm(text)
+        intent.candidates = [c for c in classes if _norm(c) and _norm(c) in squashed]
+        if len(intent.candidates) < 2:
+            intent.candidates = []
+    measurable = {"water", "vegetation", "built_up", "cloud", "facts", "scene"}
+    asked = [t for t in intent.topics if t in measurable]
+    if not asked and not intent.refusals and any(_has(text, w) for w in _OPEN_QUESTION):
+        intent.refusals.append("reason")
+    intent.topics = [t for t in intent.topics if t not in ("count", "text")]
+    return intent
+
+
+@lru_cache(maxsize=4)
+def templates(language: str) -> dict[str, Any]:
+    lang = language if language in ("en", "fr") else "en"
+    with (PROMPTS_DIR / "reader" / f"answers_{lang}.toml").open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def label_text(label: str, language: str) -> str:
+    return templates(language).get("labels", {}).get(label, re.sub(r"(?<!^)(?=[A-Z])", " ", label).lower())
+
+
+def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[str]) -> str:
+    """The answer sentence(s) from templates: refusals first, then the scene type, then what was asked and measured."""
+    t = templates(language)
+    parts: list[str] = []
+    for refusal in intent.refusals:
+        if refusal == "count":
+            parts.append(t["cannot_count"])
+        elif refusal == "text":
+            parts.append(t["cannot_read"])
+        elif refusal == "detect":
+            parts.append(t["cannot_detect"].format(objects=", ".join(intent.objects)))
+        elif refusal == "reason":
+            parts.append(t["cannot_reason"])
+    classes = facts.get("scene_classes") or []
+    if classes:
+        label, score = classes[0]
+        alts = ", ".join(f"{label_text(lbl, language)} ({s:.2f})" for lbl, s in classes[1:3]) or "-"
+        key = "scene_restricted" if facts.get("scene_candidates") else ("scene" if score >= 0.2 else "scene_unsure")
+        parts.append(t[key].format(label=label_text(label, language), score=score, alternatives=alts))
+    parts.extend(_cover_sentences(intent, facts, t, language))
+    if "facts" in intent.topics or facts.get("georeferenced"):
+        parts.append(_image_facts(facts, t))
+    if facts.get("window_bbox"):
+        parts.append(t["region"].format(bbox=", ".join(f"{v:.4f}" for v in facts["window_bbox"])))
+    parts.append(t["models"].format(models="; ".join(models)))
+    return " ".join(p for p in parts if p)
+
+
+def _cover_sentences(intent: Intent, facts: dict[str, Any], t: dict[str, Any], language: str) -> list[str]:
+    out: list[str] = []
+    measurable = facts.get("measurable", [])
+    asked = [topic for topic in ("water", "vegetation", "built_up") if topic in intent.topics]
+    if not asked and not intent.refusals:
+        asked = [topic for topic in ("water", "vegetation", "built_up") if topic in measurable]
+    missing = []
+    for topic in asked:
+        pct = facts.get(f"{topic}_pct")
+        if pct is None:
+            if topic == "built_up" and "vegetation" in measurable:
+                out.append(t["built_no_swir"])
+            else:
+                missing.append(topic)
+            continue
+        present = pct >= 1.0
+        if topic == "water":
+            key = "water_present" if present else "water_absent"
+            out.append(t[key].format(pct=pct, index=facts.get("water_index", "NDWI")))
+        elif topic == "vegetation":
+            key = "vegetation_present" if present else "vegetation_absent"
+            out.append(t[key].format(pct=pct, threshold=0.3))
+        else:
+            out.append(t["built_present" if present else "built_absent"].format(pct=pct))
+    if missing:
+        names = {"water": {"en": "water", "fr": "l'eau"}, "vegetation": {"en": "vegetation", "fr": "la végétation"},
+                 "built_up": {"en": "built-up surfaces", "fr": "le bâti"}}  # fmt: skip
+        lang = "fr" if language == "fr" else "en"
+        joiner = " or " if lang == "en" else " ni "
+        out.append(t["no_bands"].format(what=joiner.join(names[m][lang] for m in missing)))
+    if "cloud" in intent.topics or "cloud_pct" in facts:
+        if "cloud_pct" in facts:
+            out.append(t["cloud"].format(cloud=facts["cloud_pct"], shadow=facts.get("cloud_shadow_pct", 0.0),
+                                         model=facts.get("cloud_model", "")))  # fmt: skip
+        elif "cloud" in intent.topics:
+            reason = t.get("cloud_reasons", {}).get(facts.get("cloud_unavailable", ""), "-")
+            out.append(t["cloud_unavailable"].format(reason=reason))
+    return out
+
+
+def _image_facts(facts: dict[str, Any], t: dict[str, Any]) -> str:
+    gsd = t["image_facts_gsd"].format(gsd=facts["gsd_m"]) if facts.get("gsd_m") else ""
+    crs = t["image_facts_crs"].format(crs=facts["crs"]) if facts.get("crs") else ""
+    date = t["image_facts_date"].format(date=facts["date"]) if facts.get("date") else ""
+    return t["image_facts"].format(width=facts.get("width"), height=facts.get("height"), gsd=gsd, crs=crs, date=date)

@@ -1,0 +1,221 @@
+"""Scene-type classifier: a linear probe over EfficientNet-Lite0 features of labelled exemplar scenes.
+
+The exemplar bank is built at set-up from a labelled folder (`labels.csv`: path,label; by default the AID sample
+`geodata_path("aid-scenes")`) and cached as `<data_dir>/models/reader_bank.npz`, keyed by a hash of the file list and
+of the feature recipe, so a changed folder or model rebuilds it. It is never committed.
+
+Measured on the 300-image AID sample (30 classes), 10-fold stratified CV, bank refit per fold (see
+`sentinelle eval scenes`): single-view head features + k-NN (k=5) 71% top-1; this recipe (4 flip views, multi-stage
+pooled features, logistic-regression probe) about 88% top-1 / 96% top-3.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from assistant.config import get_settings
+from assistant.errors import BadInputError
+from assistant.events import ProgressCallback, no_progress
+
+RECIPE = "lite0-levels-flip4-logreg-v1"
+PROBE_C = 10.0
+MODEL_DESCRIPTION = "EfficientNet-Lite0 (ImageNet) features + logistic-regression probe on AID exemplar scenes"
+
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    path: Path
+    label: str
+
+
+def read_labels(folder: Path) -> list[Exemplar]:
+    """Rows of `folder/labels.csv` (columns path,label) whose image exists."""
+    labels_csv = folder / "labels.csv"
+    if not labels_csv.is_file():
+        raise BadInputError(f"'{folder}' has no labels.csv (columns: path,label)")
+    with labels_csv.open(newline="", encoding="utf-8") as handle:
+        rows = [Exemplar(folder / r["path"], r["label"]) for r in csv.DictReader(handle) if r.get("path")]
+    rows = [r for r in rows if r.path.is_file()]
+    if not rows:
+        raise BadInputError(f"labels.csv in '{folder}' lists no existing images")
+    return rows
+
+
+def file_hash(path: Path) -> str:
+    """Content hash of an image: recognises bank images under other paths (honest evaluation)."""
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    from tools.reader.inputs import load
+
+    return load(path).rgb
+
+
+def embed(images: Sequence[np.ndarray]) -> np.ndarray:
+    """The scene descriptor the probe was trained on (multi-stage features, 4 flip views)."""
+    from tools.features import embed_views
+
+    return embed_views(images, tta=True, levels=True)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class SceneClassifier:
+    """Centred, L2-normalised features -> linear probe -> class probabilities."""
+
+    classes: list[str]
+    mean: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+    hashes: list[str]
+    key: str
+
+    @staticmethod
+    def fit(features: np.ndarray, labels: Sequence[str], hashes: list[str] | None = None,
+            key: str = "") -> SceneClassifier:  # fmt: skip
+        from sklearn.linear_model import LogisticRegression
+
+        labels = np.asarray(labels)
+        classes = sorted(set(labels.tolist()))
+        if len(classes) < 2:
+            raise BadInputError("a scene bank needs at least two labelled classes")
+        mean = features.mean(axis=0)
+        probe = LogisticRegression(C=PROBE_C, max_iter=3000).fit(_centre(features, mean), labels)
+        order = [list(probe.classes_).index(c) for c in classes]
+        return SceneClassifier(classes, mean.astype(np.float32), probe.coef_[order].astype(np.float32),
+                               probe.intercept_[order].astype(np.float32), features.astype(np.float32),
+                               labels, hashes or [], key)  # fmt: skip
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(N, classes) probabilities."""
+        return softmax(_centre(features, self.mean) @ self.coef.T + self.intercept)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, classes=np.array(self.classes), mean=self.mean, coef=self.coef,
+                            intercept=self.intercept, features=self.features, labels=self.labels,
+                            hashes=np.array(self.hashes), key=np.array(self.key))  # fmt: skip
+        tmp.replace(path)
+
+    @staticmethod
+    def load(path: Path) -> SceneClassifier:
+        with np.load(path, allow_pickle=False) as data:
+            return SceneClassifier([str(c) for c in data["classes"]], data["mean"], data["coef"], data["intercept"],
+                                   data["features"], data["labels"].astype(str), [str(h) for h in data["hashes"]],
+                                   str(data["key"]))  # fmt: skip
+
+
+def _centre(features: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    x = features - mean
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def bank_key(rows: list[Exemplar]) -> str:
+    from tools.features import model_fingerprint
+
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(f"{row.path.name}|{row.label}|{row.path.stat().st_size}\n".encode())
+    digest.update(f"{RECIPE}|{model_fingerprint()}".encode())
+    return digest.hexdigest()[:16]
+
+
+def default_source() -> Path:
+    from tools.data import geodata_path
+
+    return geodata_path("aid-scenes")
+
+
+def bank_path() -> Path:
+    return get_settings().models_dir / "reader_bank.npz"
+
+
+def build(source: Path | None = None, *, progress: ProgressCallback = no_progress,
+          cache: Path | None = None) -> SceneClassifier:  # fmt: skip
+    """Embed the labelled exemplars and fit the probe; reuse the cached bank when its key matches."""
+    source = source or default_source()
+    rows = read_labels(source)
+    key = bank_key(rows)
+    cache = cache or bank_path()
+    if cache.is_file():
+        try:
+            cached = SceneClassifier.load(cache)
+            if cached.key == key:
+                return cached
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or old cache: rebuild it
+    feats = []
+    step = 16
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        progress(start / len(rows), f"building the scene bank: {start}/{len(rows)} exemplars")
+        feats.append(embed([load_rgb(r.path) for r in chunk]))
+    features = np.concatenate(feats)
+    classifier = SceneClassifier.fit(features, [r.label for r in rows], [file_hash(r.path) for r in rows], key)
+    classifier.save(cache)
+    progress(1.0, f"scene bank ready: {len(rows)} exemplars, {len(classifier.classes)} classes")
+    return classifier
+
+
+@lru_cache(maxsize=4)
+def _cached(source: str, cache: str) -> SceneClassifier:
+    return build(Path(source), cache=Path(cache))
+
+
+def get_classifier(progress: ProgressCallback = no_progress) -> SceneClassifier:
+    """The process-wide classifier (built or read once; thread-safe)."""
+    with _lock:
+        source, cache = str(default_source()), str(bank_path())
+        if _cached.cache_info().currsize == 0 or not bank_path().is_file():
+            progress(0.0, "loading the scene bank")
+        return _cached(source, cache)
+
+
+def ranked(probs: np.ndarray, classes: list[str], top: int = 5,
+           allowed: Sequence[str] | None = None) -> list[list[object]]:  # fmt: skip
+    """[[label, score], ...] best first; with `allowed`, only those classes, renormalised."""
+    idx = np.arange(len(classes))
+    if allowed:
+        idx = np.array([i for i, c in enumerate(classes) if c in set(allowed)])
+    scores = probs[idx] / max(float(probs[idx].sum()), 1e-12)
+    order = np.argsort(-scores)[:top]
+    return [[classes[idx[i]], round(float(scores[i]), 4)] for i in order]
+
+
+def cross_validate(classifier: SceneClassifier, folds: int = 10, seed: int = 0) -> np.ndarray:
+    """Out-of-fold probabilities for the bank's own exemplars: each scored by a probe that never saw it."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = classifier.labels
+    n_min = min(np.unique(labels, return_counts=True)[1])
+    folds = max(2, min(folds, int(n_min))) if folds < len(labels) else folds
+    probs = np.zeros((len(labels), len(classifier.classes)), dtype=np.float32)
+    if folds >= len(labels):
+        splits = [(np.delete(np.arange(len(labels)), i), np.array([i])) for i in range(len(labels))]
+    else:
+        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(classifier.features, labels)
+    for train, test in splits:
+        part = SceneClassifier.fit(classifier.features[train], labels[train])
+        p = part.predict(classifier.features[test])
+        cols = [classifier.classes.index(c) for c in part.classes]
+        probs[np.ix_(test, cols)] = p
+    return probs

@@ -1,0 +1,299 @@
+"""What the reader looks at: one image (file or catalog scene, optionally a bbox window) read once.
+
+An `ImageInput` carries a display RGB (for the scene classifier and the VLM), the spectral bands by common name
+when the file says which they are (for NDVI/NDWI/NDBI and the cloud mask), and the image facts (size, GSD, CRS,
+footprint, date). Big rasters are read decimated (overviews), never whole; a bbox reads only that window.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.config import get_settings
+from assistant.errors import BadInputError
+
+RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".img", ".vrt"}
+SENTINEL2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+SENTINEL2_COMMON = {
+    "B01": "coastal", "B02": "blue", "B03": "green", "B04": "red", "B05": "rededge", "B06": "rededge2",
+    "B07": "rededge3", "B08": "nir", "B8A": "nir08", "B09": "nir09", "B10": "cirrus", "B11": "swir16", "B12": "swir22",
+}  # fmt: skip
+_COLOUR_NAMES = {"red": "red", "green": "green", "blue": "blue", "nir": "nir", "swir1": "swir16", "swir2": "swir22"}
+_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+@dataclass
+class ImageInput:
+    """One image as the reader sees it."""
+
+    rgb: np.ndarray
+    source: str
+    width: int
+    height: int
+    bands: dict[str, np.ndarray] = field(default_factory=dict)
+    reflectance: bool = False
+    platform: str | None = None
+    crs: str | None = None
+    gsd: float | None = None
+    bounds: list[float] | None = None
+    footprint: dict[str, Any] | None = None
+    date: str | None = None
+    window_bbox: list[float] | None = None
+    downscaled: bool = False
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.footprint is not None
+
+    def facts(self) -> dict[str, Any]:
+        """JSON-ready image facts."""
+        out: dict[str, Any] = {"source": self.source, "width": self.width, "height": self.height}
+        for key in ("platform", "crs", "date", "bounds", "window_bbox"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.gsd is not None:
+            out["gsd_m"] = round(float(self.gsd), 2)
+        out["bands"] = sorted(self.bands)
+        out["downscaled"] = self.downscaled
+        return out
+
+
+def load(image: str | Path | None = None, scene_id: str | None = None, bbox: list[float] | None = None,
+         max_side: int = 1024) -> ImageInput:  # fmt: skip
+    """Read a file path or a catalog scene (optionally a bbox window in EPSG:4326) into an `ImageInput`."""
+    if bbox is not None:
+        bbox = _check_bbox(bbox)
+    if scene_id:
+        return _load_scene(scene_id, bbox, max_side)
+    if image is None:
+        raise BadInputError("give an image file or a catalog scene id to read")
+    path = Path(image).expanduser()
+    if not path.is_file():
+        raise BadInputError(f"image '{path.name}' does not exist")
+    settings = get_settings()
+    size_mb = path.stat().st_size / 1e6
+    if size_mb > settings.upload_max_mb:
+        raise BadInputError(f"image '{path.name}' is {size_mb:.0f} MB, over the {settings.upload_max_mb:.0f} MB limit")
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        return _load_raster(path, path.name, bbox=bbox, max_side=max_side)
+    return _load_picture(path, max_side)
+
+
+def _check_bbox(bbox: list[float]) -> list[float]:
+    try:
+        west, south, east, north = (float(v) for v in bbox)
+    except (TypeError, ValueError) as exc:
+        raise BadInputError("bbox must be four numbers: west, south, east, north (degrees)") from exc
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise BadInputError(f"bbox {bbox} is not west < east and south < north in degrees")
+    return [west, south, east, north]
+
+
+def _load_picture(path: Path, max_side: int) -> ImageInput:
+    """JPEG/PNG/...: plain pictures, no georeference, RGB only."""
+    from PIL import Image, UnidentifiedImageError
+
+    settings = get_settings()
+    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    try:
+        with Image.open(path) as pil:
+            width, height = pil.size
+            if width * height > settings.max_pixels:
+                raise BadInputError(f"image '{path.name}' is {width} x {height} px, over the size limit")
+            pil.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale when big
+            rgb_image = pil.convert("RGB")
+            rgb_image.load()
+    except UnidentifiedImageError as exc:
+        raise BadInputError(f"'{path.name}' is not an image Sentinelle can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise BadInputError(f"image '{path.name}' is too large to process") from exc
+    except OSError as exc:
+        raise BadInputError(f"image '{path.name}' is corrupt or truncated") from exc
+    downscaled = max(rgb_image.size) > max_side
+    if downscaled:
+        rgb_image.thumbnail((max_side, max_side), Image.BICUBIC)
+    downscaled = downscaled or rgb_image.size != (width, height)
+    return ImageInput(rgb=np.asarray(rgb_image), source=path.name, width=width, height=height,
+                      date=_date_from_name(path.name), downscaled=downscaled)  # fmt: skip
+
+
+def _date_from_name(name: str) -> str | None:
+    match = _DATE.search(name)
+    return f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if match else None
+
+
+def band_names(dataset: Any, source_name: str, item_bands: list[dict] | None = None) -> list[str | None]:
+    """Common band names (blue, green, red, nir, swir16, ...) of a raster, from the catalog, the file, or its shape.
+
+    None where a band cannot be named; then it only serves display, never an index.
+    """
+    count = dataset.count
+    if item_bands and len(item_bands) == count:
+        names = [(b.get("common_name") or SENTINEL2_COMMON.get(str(b.get("name", "")).upper())) for b in item_bands]
+        return [n.lower() if n else None for n in names]
+    descriptions = [str(d).strip() if d else "" for d in dataset.descriptions]
+    if any(descriptions):
+        named = [SENTINEL2_COMMON.get(d.upper()) or _COLOUR_NAMES.get(d.lower()) for d in descriptions]
+        if any(named):
+            return named
+    if count == len(SENTINEL2_BANDS):
+        return [SENTINEL2_COMMON[b] for b in SENTINEL2_BANDS]
+    interp = [c.name for c in dataset.colorinterp]
+    if count >= 3 and interp[:3] == ["red", "green", "blue"]:
+        return ["red", "green", "blue"] + [None] * (count - 3)
+    if count == 4 and re.match(r"m_\d{7}_", source_name):  # NAIP quarter quads: R, G, B, NIR
+        return ["red", "green", "blue", "nir"]
+    if count == 3:
+        return ["red", "green", "blue"]
+    return [None] * count
+
+
+def _gsd_m(dataset: Any, window_center_lat: float | None) -> float | None:
+    if dataset.crs is None:
+        return None
+    res = abs(dataset.res[0])
+    if dataset.crs.is_geographic:
+        lat = window_center_lat or 0.0
+        return res * 111_320.0 * max(np.cos(np.radians(lat)), 1e-6)
+    try:
+        factor = dataset.crs.linear_units_factor[1]
+    except Exception:  # noqa: BLE001 - unknown units: assume metres
+        factor = 1.0
+    return res * factor
+
+
+def _load_raster(path: Path, source: str, *, bbox: list[float] | None, max_side: int,
+                 item: Any = None) -> ImageInput:  # fmt: skip
+    """A GeoTIFF (or other raster): decimated read of all bands, window when bbox is given."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+    from rasterio.windows import Window, from_bounds
+
+    settings = get_settings()
+    try:
+        dataset = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise BadInputError(f"'{source}' is not a raster Sentinelle can read") from exc
+    with dataset:
+        if dataset.width * dataset.height > settings.max_pixels:
+            raise BadInputError(f"raster '{source}' is {dataset.width} x {dataset.height} px, over the size limit")
+        georef = dataset.crs is not None and not dataset.transform.is_identity
+        window = Window(0, 0, dataset.width, dataset.height)
+        if bbox is not None:
+            if not georef:
+                raise BadInputError(f"'{source}' has no georeference, so a bbox cannot select a window in it")
+            from rasterio.warp import transform_bounds
+
+            native = transform_bounds("EPSG:4326", dataset.crs, *bbox, densify_pts=21)
+            window = from_bounds(*native, transform=dataset.transform).round_offsets().round_lengths()
+            try:
+                window = window.intersection(Window(0, 0, dataset.width, dataset.height))
+            except rasterio.errors.WindowError as exc:
+                raise BadInputError(f"bbox {bbox} does not overlap '{source}'") from exc
+            if window.width < 1 or window.height < 1:
+                raise BadInputError(f"bbox {bbox} does not overlap '{source}'")
+        width, height = int(window.width), int(window.height)
+        scale = min(1.0, max_side / max(width, height))
+        out_h, out_w = max(1, round(height * scale)), max(1, round(width * scale))
+        try:
+            data = dataset.read(window=window, out_shape=(dataset.count, out_h, out_w), masked=True)
+        except RasterioIOError as exc:
+            raise BadInputError(f"raster '{source}' is corrupt or truncated") from exc
+        item_bands = item.properties.get("eo:bands") if item is not None else None
+        names = band_names(dataset, path.name, item_bands)
+        footprint, bounds = (None, None)
+        crs = gsd = None
+        if georef:
+            footprint, bounds = _footprint(dataset, window)
+            crs = dataset.crs.to_string()
+            gsd = _gsd_m(dataset, (bounds[1] + bounds[3]) / 2)
+        tags = dataset.tags()
+        date = tags.get("TIFFTAG_DATETIME", "")[:10].replace(":", "-") or None
+    valid = ~np.ma.getmaskarray(data).any(axis=0)
+    array = np.ma.filled(data.astype(np.float32), np.nan)
+    platform = item.properties.get("constellation") if item is not None else None
+    if item is not None and item.datetime is not None:
+        date = item.datetime.date().isoformat()
+    date = date or _date_from_name(path.name)
+    if platform is None and len(names) == len(SENTINEL2_BANDS) and names[1] == "blue":
+        platform = "sentinel-2"
+    bands, reflectance = _spectral_bands(array, names, dataset_dtype=str(data.dtype), platform=platform)
+    rgb = _render(array, names, valid)
+    return ImageInput(rgb=rgb, source=source, width=width, height=height, bands=bands, reflectance=reflectance,
+                      platform=platform, crs=crs, gsd=gsd, bounds=bounds, footprint=footprint, date=date,
+                      window_bbox=bbox, downscaled=scale < 1.0)  # fmt: skip
+
+
+def _footprint(dataset: Any, window: Any) -> tuple[dict[str, Any], list[float]]:
+    from rasterio.warp import transform_geom
+    from rasterio.windows import bounds as window_bounds
+
+    west, south, east, north = window_bounds(window, dataset.transform)
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    geom = transform_geom(dataset.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, densify_pts=10)
+    xs = [p[0] for p in geom["coordinates"][0]]
+    ys = [p[1] for p in geom["coordinates"][0]]
+    return geom, [round(min(xs), 6), round(min(ys), 6), round(max(xs), 6), round(max(ys), 6)]
+
+
+def _spectral_bands(array: np.ndarray, names: list[str | None], dataset_dtype: str,
+                    platform: str | None) -> tuple[dict[str, np.ndarray], bool]:  # fmt: skip
+    """Named bands scaled to about 0..1, and whether they are calibrated reflectance (Sentinel-2 x10000 DN)."""
+    bands = {name: array[i] for i, name in enumerate(names) if name}
+    if not bands:
+        return {}, False
+    finite = np.concatenate([b[np.isfinite(b)].ravel()[:100_000] for b in bands.values()])
+    top = float(np.percentile(finite, 99)) if finite.size else 0.0
+    reflectance = False
+    if platform in ("sentinel-2", "landsat") and top > 1.5:
+        scale, reflectance = 10_000.0, platform == "sentinel-2"
+    elif dataset_dtype == "uint8":
+        scale = 255.0
+    elif top > 1.5:
+        scale = 10_000.0 if top < 20_000 else 65_535.0
+    else:
+        scale, reflectance = 1.0, platform == "sentinel-2"
+    return {name: (band / scale).astype(np.float32) for name, band in bands.items()}, reflectance
+
+
+def stretch(band: np.ndarray, valid: np.ndarray, low: float = 2, high: float = 98) -> np.ndarray:
+    """2–98 percentile stretch to uint8 (nodata and NaN to 0)."""
+    values = band[valid & np.isfinite(band)]
+    if values.size == 0:
+        return np.zeros(band.shape, dtype=np.uint8)
+    lo, hi = np.percentile(values, [low, high])
+    scaled = (band - lo) / max(hi - lo, 1e-9) * 255.0
+    out = np.clip(np.nan_to_num(scaled, nan=0.0), 0, 255).astype(np.uint8)
+    out[~valid] = 0
+    return out
+
+
+def _render(array: np.ndarray, names: list[str | None], valid: np.ndarray) -> np.ndarray:
+    """Display RGB: true colour when red/green/blue are named, else the first three bands (or grey)."""
+    index = {name: i for i, name in enumerate(names) if name}
+    if all(c in index for c in ("red", "green", "blue")):
+        order = [index["red"], index["green"], index["blue"]]
+    elif array.shape[0] >= 3:
+        order = [0, 1, 2]
+    else:
+        order = [0, 0, 0]
+    return np.dstack([stretch(array[i], valid) for i in order])
+
+
+def _load_scene(scene_id: str, bbox: list[float] | None, max_side: int) -> ImageInput:
+    from tools.catalog import asset_path, open_catalog
+
+    item = open_catalog().get(scene_id)
+    path = Path(asset_path(item))
+    loaded = _load_raster(path, scene_id, bbox=bbox, max_side=max_side, item=item)
+    loaded.platform = loaded.platform or item.properties.get("platform")
+    gsd = item.properties.get("gsd")
+    if gsd and loaded.gsd is None:
+        loaded.gsd = float(gsd)
+    return loaded
