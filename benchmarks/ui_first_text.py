@@ -5,7 +5,9 @@ Baseline in the same run: the same questions straight through `Assistant.stream`
 
     .venv/bin/python benchmarks/ui_first_text.py [--data-dir DIR] [--repeat 1]
 
-DIR must hold a demo catalog (`sentinelle demo-catalog`); default: the settings' data dir.
+DIR must hold a demo catalog and index (`sentinelle demo-catalog`, `sentinelle index`); default: the settings'
+data dir. Change questions are left out unless --with-change: in router mode their first text comes after the whole
+change detection, so they measure the change tool, not the UI.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ QUESTIONS = [
     "Which scenes do you have over Pucallpa?",
     "Find images of forests",
     "Bonjour !",
+    "Where is Saclay?",
+    "Scènes Landsat de Pucallpa entre 1990 et 2010",
+]
+CHANGE_QUESTIONS = [
     "What changed around Saclay between 2016 and 2017?",
     "Quels changements à Bercy entre 2015 et 2018 ?",
 ]
@@ -102,6 +108,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--with-change", action="store_true",
+                        help="add change questions (their first text waits for the whole change detection)")
     opts = parser.parse_args()
     env = {**os.environ, "SENTINELLE_OFFLINE": os.environ.get("SENTINELLE_OFFLINE", "1"), "OMP_NUM_THREADS": "1"}
     env.setdefault("SENTINELLE_DATA_MIRROR", str(ROOT.parent / "shared" / "geodata"))
@@ -109,7 +117,7 @@ def main() -> int:
     if opts.data_dir:
         env["SENTINELLE_DATA_DIR"] = opts.data_dir
     os.environ.update(env)
-    questions = QUESTIONS * opts.repeat
+    questions = (QUESTIONS + (CHANGE_QUESTIONS if opts.with_change else [])) * opts.repeat
     port = free_port()
     server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "e2e" / "serve_app.py"), str(port), "real"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -46,8 +46,9 @@ def _data_dir(tmp: Path, env: dict[str, str], mode: str) -> Path:
     data = tmp / "data"
     if mode == "real":
         cli = str(Path(sys.executable).with_name("sentinelle"))
-        subprocess.run([cli, "demo-catalog"], env={**env, "SENTINELLE_DATA_DIR": str(data)}, cwd=ROOT, check=True,
-                       timeout=900)
+        for command in (["demo-catalog"], ["index"]):  # what a demo data dir holds: the catalog and its chip index
+            subprocess.run([cli, *command], env={**env, "SENTINELLE_DATA_DIR": str(data)}, cwd=ROOT, check=True,
+                           timeout=1800, stdout=subprocess.DEVNULL)
     return data
 
 

@@ -61,6 +61,17 @@ class FakeAssistant:
             result = ToolResult(tool="read_image", facts=facts, model="fake-reader")
             yield ToolFinished(call_id=call, name="read_image", args=args, duration_s=0.01, ok=True, result=result)
             answer = f"The image has {data.shape[0]} bands and a mean brightness of {mean:.1f}."
+        elif message.lower().startswith(("where is ", "où est ")):
+            place = message.split(" ", 2)[2].strip(" ?")
+            args = {"place": place}
+            yield ToolStarted(call_id=call, name="locate_place", args=args)
+            west, south, east, north = _bbox(SACLAY_B04)
+            marker = MapLayer(name=f"place: {place}", kind="marker", point=[(west + east) / 2, (south + north) / 2],
+                              fly_to=True)
+            result = ToolResult(tool="locate_place", facts={"name": place}, layers=[marker], model="fake-gazetteer")
+            yield ToolFinished(call_id=call, name="locate_place", args=args, duration_s=0.0, ok=True, result=result)
+            yield LayerAdded(layer=marker)
+            answer = f"{place} is here (fake gazetteer)."
         elif "fail" in message:
             args = {"place": "Atlantis"}
             yield ToolStarted(call_id=call, name="locate_place", args=args)
