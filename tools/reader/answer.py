@@ -74,20 +74,20 @@ def parse(question: str, classes: list[str] | None = None) -> Intent:
         if any(_has(text, w) for w in words):
             intent.topics.append(topic)
     intent.objects = [w for w in OBJECT_WORDS if _has(text, w)]
+    if classes:
+        squashed = _norm(text)
+        intent.candidates = [c for c in classes if _norm(c) and _norm(c) in squashed]
+        if len(intent.candidates) < 2:
+            intent.candidates = []
+        named = " ".join(re.sub(r"(?<!^)(?=[A-Z])", " ", c).lower() for c in intent.candidates)
+        intent.objects = [w for w in intent.objects if not _has(named, w)]  # "Storage Tanks" is a class, not a query
     if "count" in intent.topics:
         intent.refusals.append("count")
     if "text" in intent.topics:
         intent.refusals.append("text")
     if intent.objects and "count" not in intent.refusals:
         intent.refusals.append("detect")
-    if classes:
-        squashed = _norm(text)
-        intent.candidates = [c for c in classes if _norm(c) and _norm(c) in squashed]
-        if len(intent.candidates) < 2:
-            intent.candidates = []
-    measurable = {"water", "vegetation", "built_up", "cloud", "facts", "scene"}
-    asked = [t for t in intent.topics if t in measurable]
-    if not asked and not intent.refusals and any(_has(text, w) for w in _OPEN_QUESTION):
+    if not intent.refusals and any(_has(text, w) for w in _OPEN_QUESTION):
         intent.refusals.append("reason")
     intent.topics = [t for t in intent.topics if t not in ("count", "text")]
     return intent

@@ -16,7 +16,8 @@ import numpy as np
 from tools.reader.inputs import ImageInput
 
 NDVI_VEGETATION = 0.3
-WATER_THRESHOLD = 0.0
+MNDWI_WATER = 0.0
+NDWI_WATER = 0.2  # NDWI (green/NIR) > 0 also flags bright bare soil in uncalibrated NAIP; 0.2 keeps lakes only
 PRESENCE_PCT = 1.0  # a cover class under 1% of the image counts as absent
 CLOUD_MODEL = "ukis-csmask 1.0 (U-Net, ONNX)"
 _CLOUD_MAX_SIDE = 512
@@ -46,18 +47,18 @@ def spectral_facts(img: ImageInput) -> dict[str, Any]:
     out["measurable"].append("vegetation")
     if "green" in b:
         if "swir16" in b:
-            water_index, index_name = _ratio(b["green"], b["swir16"]), "MNDWI"
+            water_index, index_name, threshold = _ratio(b["green"], b["swir16"]), "MNDWI", MNDWI_WATER
         else:
-            water_index, index_name = _ratio(b["green"], b["nir"]), "NDWI"
-        water_valid = valid & np.isfinite(water_index)
-        out["water_pct"] = _pct(water_index > WATER_THRESHOLD, water_valid)
-        out["water_index"] = index_name
+            water_index, index_name, threshold = _ratio(b["green"], b["nir"]), "NDWI", NDWI_WATER
+        water = water_index > threshold
+        out["water_pct"] = _pct(water, valid & np.isfinite(water_index))
+        out["water_index"] = f"{index_name} > {threshold}"
         out["measurable"].append("water")
     if "swir16" in b:
         ndbi = _ratio(b["swir16"], b["nir"])
         built = (ndbi > 0) & (ndvi < 0.2)
         if "water_pct" in out:
-            built &= ~(water_index > WATER_THRESHOLD)
+            built &= ~water
         out["built_up_pct"] = _pct(built, valid & np.isfinite(ndbi))
         out["measurable"].append("built_up")
     return out

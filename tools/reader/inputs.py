@@ -154,13 +154,12 @@ def band_names(dataset: Any, source_name: str, item_bands: list[dict] | None = N
     return [None] * count
 
 
-def _gsd_m(dataset: Any, window_center_lat: float | None) -> float | None:
+def _gsd_m(dataset: Any) -> float | None:
     if dataset.crs is None:
         return None
     res = abs(dataset.res[0])
-    if dataset.crs.is_geographic:
-        lat = window_center_lat or 0.0
-        return res * 111_320.0 * max(np.cos(np.radians(lat)), 1e-6)
+    if dataset.crs.is_geographic:  # north-south pixel size: degrees of latitude are ~111 km everywhere
+        return abs(dataset.res[1]) * 111_320.0
     try:
         factor = dataset.crs.linear_units_factor[1]
     except Exception:  # noqa: BLE001 - unknown units: assume metres
@@ -212,7 +211,7 @@ def _load_raster(path: Path, source: str, *, bbox: list[float] | None, max_side:
         if georef:
             footprint, bounds = _footprint(dataset, window)
             crs = dataset.crs.to_string()
-            gsd = _gsd_m(dataset, (bounds[1] + bounds[3]) / 2)
+            gsd = _gsd_m(dataset)
         tags = dataset.tags()
         date = tags.get("TIFFTAG_DATETIME", "")[:10].replace(":", "-") or None
     valid = ~np.ma.getmaskarray(data).any(axis=0)
@@ -235,8 +234,12 @@ def _footprint(dataset: Any, window: Any) -> tuple[dict[str, Any], list[float]]:
     from rasterio.windows import bounds as window_bounds
 
     west, south, east, north = window_bounds(window, dataset.transform)
-    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
-    geom = transform_geom(dataset.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, densify_pts=10)
+    corners = [(west, south), (east, south), (east, north), (west, north), (west, south)]
+    ring = []  # 10 points per edge, so the outline stays right after reprojection
+    for (x0, y0), (x1, y1) in zip(corners[:-1], corners[1:], strict=True):
+        ring.extend([[x0 + (x1 - x0) * k / 10, y0 + (y1 - y0) * k / 10] for k in range(10)])
+    ring.append(ring[0])
+    geom = transform_geom(dataset.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
     xs = [p[0] for p in geom["coordinates"][0]]
     ys = [p[1] for p in geom["coordinates"][0]]
     return geom, [round(min(xs), 6), round(min(ys), 6), round(max(xs), 6), round(max(ys), 6)]
