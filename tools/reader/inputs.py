@@ -223,7 +223,8 @@ def _load_raster(path: Path, source: str, *, bbox: list[float] | None, max_side:
     if platform is None and len(names) == len(SENTINEL2_BANDS) and names[1] == "blue":
         platform = "sentinel-2"
     bands, reflectance = _spectral_bands(array, names, dataset_dtype=str(data.dtype), platform=platform)
-    rgb = _render(array, names, valid)
+    stats = item.properties.get("sentinelle:stats") if item is not None else None
+    rgb = _render(array, names, valid, platform, stats)
     return ImageInput(rgb=rgb, source=source, width=width, height=height, bands=bands, reflectance=reflectance,
                       platform=platform, crs=crs, gsd=gsd, bounds=bounds, footprint=footprint, date=date,
                       window_bbox=bbox, downscaled=scale < 1.0)  # fmt: skip
@@ -277,8 +278,19 @@ def stretch(band: np.ndarray, valid: np.ndarray, low: float = 2, high: float = 9
     return out
 
 
-def _render(array: np.ndarray, names: list[str | None], valid: np.ndarray) -> np.ndarray:
-    """Display RGB: true colour when red/green/blue are named, else the first three bands (or grey)."""
+def _render(array: np.ndarray, names: list[str | None], valid: np.ndarray, platform: str | None = None,
+            stats: dict | None = None) -> np.ndarray:  # fmt: skip
+    """Display RGB with the platform renderer (`tools.render`, same colours as the map), else our own stretch."""
+    try:
+        from tools.render import rgb_from_array
+    except ImportError:
+        return _render_own(array, names, valid)
+    bands = [{"common_name": n} for n in names]
+    return rgb_from_array(array, bands, nodata=None, constellation=platform, stats=stats)
+
+
+def _render_own(array: np.ndarray, names: list[str | None], valid: np.ndarray) -> np.ndarray:
+    """True colour when red/green/blue are named, else the first three bands (or grey); 2-98 percentile stretch."""
     index = {name: i for i, name in enumerate(names) if name}
     if all(c in index for c in ("red", "green", "blue")):
         order = [index["red"], index["green"], index["blue"]]
