@@ -567,6 +567,45 @@ def test_deployed_agent_answers_through_vllm_tool_calling(monkeypatch, tmp_data_
     tool_turn = [m for m in server.seen[1]["body"]["messages"] if m["role"] == "tool"]
     assert len(tool_turn) == 1 and "Paris" in json.dumps(tool_turn[0]["content"])
     _check_requests(server.seen, {"locate_place", "find_scenes", "read_image", "detect_change"})
+    # what vLLM would feed the model for the second call: the agent's real messages through our chat template
+    second = server.seen[1]["body"]
+    prompt = _render(second["messages"], second["tools"])
+    block = re.search(r"<tools>\n(.*?)\n</tools>", prompt, flags=re.S).group(1)
+    listed = {json.loads(line)["function"]["name"] for line in block.splitlines()}
+    assert listed == {t["function"]["name"] for t in second["tools"]}
+    calls = _hermes_calls(prompt.split("<|im_end|>", 1)[1])
+    assert calls == [{"name": "locate_place", "arguments": {"place": "Paris"}}]
+    assert prompt.count("<tool_response>") == 1 and prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_image_reader_sends_what_the_deployed_vllm_accepts(monkeypatch, tmp_data_dir):
+    """The reader's VLM request (deployed settings) fits vLLM's image limits and renders through the template."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from tools.data import geodata_path
+    from tools.reader import vlm
+    from tools.render import read_rgb_image
+
+    rgb = read_rgb_image(geodata_path("rasterio-fixtures/cogeo.tif"))  # 1024 x 1024: above the pixel budget
+    with _ScriptedVLLM("locate_place", {}, answer="Dense urban blocks along a river.") as server:
+        _use_deployed_app_env(monkeypatch, server.url)
+        text, info = vlm.ask("What is in this image?", rgb)
+    assert text == "Dense urban blocks along a river."
+    (request,) = server.seen
+    assert request["auth"] == "Bearer deploy-test-key"
+    assert request["body"]["model"] == _flag(_compose_vllm_args(), "--served-model-name")
+    parts = [p for m in request["body"]["messages"] if isinstance(m["content"], list) for p in m["content"]]
+    images = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    assert 1 <= len(images) <= json.loads(_flag(_compose_vllm_args(), "--limit-mm-per-prompt"))["image"]
+    sent = Image.open(io.BytesIO(base64.b64decode(images[0].split(",", 1)[1])))
+    max_pixels = json.loads(_flag(_compose_vllm_args(), "--mm-processor-kwargs"))["max_pixels"]
+    assert sent.width * sent.height <= max_pixels < rgb.shape[0] * rgb.shape[1]
+    assert list(sent.size) == info["vlm_image_size"] and info["vlm_downscaled"]
+    prompt = _render(request["body"]["messages"])
+    assert prompt.count("<|vision_start|><|image_pad|><|vision_end|>") == 1 and "<tools>" not in prompt
 
 
 def test_latency_benchmark_drives_the_app_client(monkeypatch, tmp_data_dir):
