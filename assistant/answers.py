@@ -110,6 +110,8 @@ def flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _locate_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
     values = dict(facts)
     values["kind_label"] = KIND_LABELS[language].get(facts.get("kind", ""), None)
+    if facts.get("kind") == "city" and language == "en" and (facts.get("population") or 0) >= 100000:
+        values["kind_label"] = "city"
     if facts.get("kind") in ("country", "continent"):
         values.pop("country", None)
     if "lat" in facts and "lon" in facts:

@@ -412,10 +412,12 @@ def _with_gazetteer_facts(found: Place, key: str) -> Place:
                                            or ref.bbox[1] > north)
     if not (inside or overlaps):
         return found
+    # the point is the gazetteer's (the town centre), the extent covers both the town and the scenes
+    bbox = [min(west, ref.bbox[0]), min(south, ref.bbox[1]), max(east, ref.bbox[2]), max(north, ref.bbox[3])]
     return Place(
-        name=found.name, kind=ref.kind, lon=found.lon, lat=found.lat, bbox=found.bbox,
+        name=found.name, kind=ref.kind, lon=ref.lon, lat=ref.lat, bbox=bbox,
         country=found.country or ref.country, population=ref.population, source="catalog",
-        extra={**found.extra, "in_catalog": True},
+        extra={**found.extra, "in_catalog": True, "footprint": [round(v, 5) for v in found.bbox]},
     )
 
 
