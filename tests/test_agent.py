@@ -240,3 +240,40 @@ def test_missing_local_gguf_is_a_clear_error(monkeypatch, tmp_path):
     get_settings.cache_clear()
     with pytest.raises(ModelUnavailableError, match="nope.gguf"):
         resolve_gguf()
+
+
+def _run_cli(argv: list[str]) -> int:
+    import argparse
+
+    from assistant.commands import ask
+
+    parser = argparse.ArgumentParser()
+    ask.register(parser.add_subparsers())
+    args = parser.parse_args(["ask", *argv])
+    return args.func(args)
+
+
+def test_ask_json_one_question(capsys):
+    assert _run_cli(["Where is Nantes?", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["tool_calls"] == [{"name": "locate_place", "args": {"place": "Nantes"}}]
+    assert record["language"] == "en" and "Nantes" in record["answer"]
+    assert record["layers"][0]["kind"] == "marker"
+
+
+def test_ask_batch_resolves_aid_images_and_keeps_ids(tmp_path, capsys):
+    from tools.data import geodata_path
+
+    batch = tmp_path / "q.jsonl"
+    rows = [{"id": "a", "question": "Que vois-tu sur cette photo ?", "image": "aid:Church"},
+            {"id": "b", "question": "What changed in Paris between 2016 and 2017?"},
+            {"id": "c", "question": "Salut !"}]
+    batch.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert _run_cli(["--batch", str(batch), "--json", "--plan-only"]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["id"] for r in out] == ["a", "b", "c"]
+    image = out[0]["tool_calls"][0]["args"]["image"]
+    assert out[0]["tool_calls"][0]["name"] == "read_image" and out[0]["language"] == "fr"
+    assert image.startswith(str(geodata_path("aid-scenes/Church")))
+    assert out[1]["tool_calls"][0]["args"] == {"place": "Paris", "start_date": "2016-01-01", "end_date": "2017-12-31"}
+    assert out[2]["tool_calls"] == []
