@@ -100,3 +100,21 @@ def test_side_table_filters_match_chroma_where(tmp_path):
     assert [h.id for h in index.query(vecs[7], 3, exclude_ids={"c7"})][0] != "c7"
     assert Filters(platform="landsat").empty() is False
     assert index.table().mask(Filters(platform="landsat")).sum() == n // 2  # prefix match on the family
+
+
+def test_cli_registers_search_and_index_subcommands():
+    import argparse
+
+    from assistant.commands import eval_search, search
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    search.register(sub)
+    args = parser.parse_args(["search", "forêt", "--place", "Nantes", "--start", "2017-01-01", "--k", "3", "--json"])
+    assert (args.query, args.place, args.k, args.json, args.func) == ("forêt", "Nantes", 3, True, search.run_search)
+    args = parser.parse_args(["index", "--chip", "2560m", "--stride", "1280m"])
+    assert (args.chip, args.stride, args.func) == ("2560m", "1280m", search.run_index)
+    with pytest.raises(BadInputError):
+        search.run_search(parser.parse_args(["search"]))
+    inner = argparse.ArgumentParser().add_subparsers(dest="evaluation")
+    eval_search.register(inner)

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
           f"k-NN scene classes (leave-one-out) accuracy {report['knn_accuracy_loo']:.3f}")
     print(f"{'queries':34} {'P@5':>6} {'P@10':>6}")
     names = {"text_en": "text, English class names", "text_fr": "text, French class names",
+             "text_fr_untranslated": "text, French, no FR->EN vocabulary",
              "image": "image, raw features (LOO)", "image_bank_projected": "image, bank-projected (5-fold)"}
     for key, name in names.items():
         print(f"{name:34} {report[key]['p@5']:6.3f} {report[key]['p@10']:6.3f}")

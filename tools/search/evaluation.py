@@ -60,6 +60,7 @@ def evaluate_folder(
                 per_class.setdefault(cls, {})[lang] = {"query": name_of(cls), **score}
             out[lang] = _mean(rows)
         out["text_query_ms"] = round((time.perf_counter() - t0) * 1000 / (2 * len(classes)), 2)
+        out["text_fr_untranslated"] = _untranslated_fr(index, classes)
         rows = []
         t0 = time.perf_counter()
         for i, cid in enumerate(table.ids):
@@ -112,3 +113,15 @@ def _projected_image_scores(vectors: np.ndarray, labels: list[str], encoder: str
     out["bank_extra_images"] = len(extra.labels) if extra is not None else 0
     out["folds"] = folds
     return out
+
+
+def _untranslated_fr(index: ChipIndex, classes: list[str]) -> dict[str, float]:
+    """Ablation: French class names sent to the English sentence model as typed (no FR->EN vocabulary)."""
+    from tools.text_embed import embed_texts
+
+    vectors = embed_texts([f"aerial image of {french_name(cls)}" for cls in classes])
+    rows = []
+    for cls, vector in zip(classes, vectors, strict=True):
+        hits = index.query(vector, max(KS), kind="txt")
+        rows.append(_precision([h.metadata.get("label") for h in hits], cls))
+    return _mean(rows)
