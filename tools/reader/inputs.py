@@ -112,7 +112,7 @@ def _load_picture(path: Path, max_side: int) -> ImageInput:
     except UnidentifiedImageError as exc:
         raise BadInputError(f"'{path.name}' is not an image Sentinelle can read") from exc
     except Image.DecompressionBombError as exc:
-        raise BadInputError(f"image '{path.name}' is too large to process") from exc
+        raise BadInputError(f"image '{path.name}' is over the size limit ({settings.max_pixels} pixels)") from exc
     except OSError as exc:
         raise BadInputError(f"image '{path.name}' is corrupt or truncated") from exc
     downscaled = max(rgb_image.size) > max_side
