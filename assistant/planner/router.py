@@ -147,7 +147,7 @@ class Router:
             self.texts.append(spec.description)
             self.labels.append(name)
             for example in spec.examples:
-                self.texts.append(example)
+                self.texts.append(mask_places(example))
                 self.labels.append(name)
         self.label_arr = np.asarray(self.labels)
         self._matrix: np.ndarray | None = None
@@ -162,7 +162,7 @@ class Router:
         """Similarity (mean of the 3 nearest examples per tool) plus cue bonuses."""
         from tools.text_embed import embed_texts
 
-        query = embed_texts([message])[0]
+        query = embed_texts([mask_places(message)])[0]
         sims = self.matrix @ query
         scores: dict[str, float] = {}
         for name in self.specs:
@@ -284,6 +284,19 @@ class Router:
         if "place" not in args and "before_scene_id" not in args:
             plan.clarify = "change_target"
         plan.args = args
+
+
+PLACE_MASK = "the place"
+
+
+def mask_places(text: str) -> str:
+    """Place names replaced by a neutral phrase: similarity then reflects the intent, not the towns of the examples."""
+    out = text
+    for mention in sorted(find_places(text), key=lambda m: -m.start):
+        if mention.text.lower().startswith("le ") and not text[mention.start:].lower().startswith("le "):
+            continue  # 'du Mans' kept as is: the mention text is not a span of the message
+        out = out[: mention.start] + PLACE_MASK + out[mention.start + len(mention.text) :]
+    return out
 
 
 def strip_greeting(message: str) -> str:
