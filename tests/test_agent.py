@@ -277,3 +277,15 @@ def test_ask_batch_resolves_aid_images_and_keeps_ids(tmp_path, capsys):
     assert image.startswith(str(geodata_path("aid-scenes/Church")))
     assert out[1]["tool_calls"][0]["args"] == {"place": "Paris", "start_date": "2016-01-01", "end_date": "2017-12-31"}
     assert out[2]["tool_calls"] == []
+
+
+def test_llm_loop_that_never_stops_calling_tools_ends_with_a_template_answer(monkeypatch):
+    monkeypatch.setenv("SENTINELLE_PLANNER", "llm")
+    fake = ToolCallingFake(messages=iter([_tool_call("locate_place", place="Rennes")] * 10))
+    events = list(Assistant(chat_model=fake).stream("Where is Rennes?"))
+    from assistant.planner.llm_loop import MAX_STEPS
+
+    assert sum(isinstance(e, ToolStarted) for e in events) == MAX_STEPS
+    done = events[-1]
+    assert isinstance(done, Done) and "Rennes" in done.answer and "France" in done.answer
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == done.answer

@@ -129,6 +129,9 @@ def run_llm_loop(
         return
     messages = build_messages(message, image, session, language)
     text = ""
+    streamed = ""  # every text piece sent, across steps (the UI shows all of it)
+    last: tuple[Any, dict[str, Any]] | None = None
+    finished = False
     for _step in range(MAX_STEPS):
         deadline = time.monotonic() + timeout
         full = None
@@ -139,18 +142,20 @@ def run_llm_loop(
                 piece = _text_of(chunk)
                 if piece:
                     text += piece
+                    streamed += piece
                     yield TextDelta(text=piece)
         except Exception as exc:  # noqa: BLE001 - server down, slow, or a protocol error
             reason = _describe_llm_error(exc, timeout)
             log.warning("LLM call failed: %s", reason)
             yield ErrorEvent(message=f"language model unavailable: {reason}")
             answer = answers.render("common", "llm_down", language, message=reason, url=settings.llm_base_url)
-            yield TextDelta(text=("\n\n" if text else "") + answer)
-            out["answer"] = (text + "\n\n" + answer) if text else answer
+            yield TextDelta(text=("\n\n" if streamed else "") + answer)
+            out["answer"] = (streamed + "\n\n" + answer) if streamed else answer
             out["language"] = language
             return
         calls = list(getattr(full, "tool_calls", None) or []) if full is not None else []
         if not calls:
+            finished = True
             break
         messages.append(full)
         for call in calls:
@@ -172,6 +177,7 @@ def run_llm_loop(
                 steps.append(outcome.step)
             update_context(session, name, args, outcome.result)
             if outcome.result is not None:
+                last = (outcome.result, args)
                 for layer in outcome.result.layers:
                     session.add_layer(layer)
                 payload = {"tool": name, "facts": outcome.result.facts, "model": outcome.result.model}
@@ -179,5 +185,11 @@ def run_llm_loop(
                 payload = {"tool": name, "error": outcome.error}
             messages.append(ToolMessage(content=json.dumps(payload, default=str, ensure_ascii=False)[:8000],
                                         tool_call_id=call_id))
-    out["answer"] = text
+    if (not finished or not text.strip()) and last is not None:
+        # the model ran out of steps or said nothing after the tools: answer from the facts with the templates
+        fallback = answers.compose(last[0], last[1], language)
+        fallback = ("\n\n" if streamed else "") + fallback
+        yield TextDelta(text=fallback)
+        streamed += fallback
+    out["answer"] = streamed
     out["language"] = language
