@@ -9,6 +9,7 @@ import asyncio
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -52,14 +53,22 @@ def _require_login(request: Request) -> None:
         raise HTTPException(status_code=401, detail="Not authenticated")
 
 
+WARM = threading.Event()
+"""Set once the agent's models are loaded (reported by /healthz as `warm`)."""
+
+
 def _warm_up() -> None:
     """Load the agent's models while the page opens, so the first question doesn't wait for them."""
+    started = time.perf_counter()
     try:
         assistant = default_assistant()
         if hasattr(assistant, "warm_up"):
             assistant.warm_up()
+        log.info("agent warm in %.1f s", time.perf_counter() - started)
     except Exception as exc:  # noqa: BLE001 - the first question will report the real problem in the chat
         log.warning("warm-up failed: %s", exc)
+    finally:
+        WARM.set()
 
 
 def _tiles_router():
@@ -77,6 +86,8 @@ def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> 
     if handlers is None:
         handlers = Handlers(store=store)
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+    else:
+        WARM.set()  # a given assistant (tests) is ready as it is
     store = handlers.store
     app = FastAPI(title="Sentinelle")
     auth = [Depends(_require_login)]
@@ -109,7 +120,7 @@ def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> 
 
     @app.get("/healthz")
     def health() -> dict:
-        return {"ok": True, "sessions": len(store)}
+        return {"ok": True, "warm": WARM.is_set(), "sessions": len(store)}
 
     router = _tiles_router()
     if router is not None:

@@ -189,3 +189,28 @@ def test_every_example_answers(page, app_url):
         assert len(answers) >= i + 1
     shot(page, "all_examples")
 
+
+
+def test_exports_and_self_contained_report(change_page, browser, tmp_path):
+    """Export gives the map GeoJSON, the HTML report and the change result files; the report draws its map offline."""
+    page, _, _ = change_page
+    page.locator("#sn-export").click()
+    page.wait_for_selector("#sn-files a[href]", timeout=60_000)
+    links = {a.inner_text().strip(): a.get_attribute("href") for a in page.locator("#sn-files a[href]").all()}
+    names = list(links)
+    assert any(n.endswith(".geojson") for n in names) and any(n.endswith(".html") for n in names), names
+    if agent_mode() == "real":
+        assert any(n.endswith((".tif", ".tiff")) for n in names), f"the change COG should be offered: {names}"
+    report_name = next(n for n in names if n.endswith(".html"))
+    response = page.request.get(links[report_name] if links[report_name].startswith("http")
+                                else page.url.split("?")[0].rstrip("/") + "/" + links[report_name].lstrip("/"))
+    assert response.ok
+    report = tmp_path / "report.html"
+    report.write_bytes(response.body())
+    offline = browser.new_context(offline=True, viewport={"width": 1400, "height": 900})
+    viewer = offline.new_page()
+    viewer.goto(report.as_uri())
+    viewer.wait_for_selector("#map path.leaflet-interactive", timeout=30_000)
+    assert CHANGE_Q in viewer.inner_text(".conv")
+    shot(viewer, "report")
+    offline.close()
