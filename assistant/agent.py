@@ -21,7 +21,7 @@ from typing import Any
 
 from assistant import answers
 from assistant.config import Settings, get_settings
-from assistant.errors import SentinelleError
+from assistant.errors import NotFoundError, SentinelleError
 from assistant.events import (
     Done,
     ErrorEvent,
@@ -50,6 +50,7 @@ class ToolOutcome:
         self.result: ToolResult | None = None
         self.error: str | None = None
         self.internal = False
+        self.not_found = False
         self.duration_s = 0.0
 
     @property
@@ -93,6 +94,7 @@ def run_tool_events(name: str, args: dict[str, Any], outcome: ToolOutcome) -> It
     if error is not None:
         if isinstance(error, SentinelleError):
             outcome.error = str(error)
+            outcome.not_found = isinstance(error, NotFoundError)
         else:
             log.error("tool %s failed", name, exc_info=error)
             outcome.error = f"{type(error).__name__}: {error}"
@@ -119,6 +121,30 @@ def text_chunks(text: str, size: int = 24) -> Iterator[str]:
             buf = ""
     if buf:
         yield buf
+
+
+def availability_hint(tool: str, args: dict[str, Any], language: str) -> str | None:
+    """When a search found nothing for a place/date: which dates the catalog does hold there (or that it holds none)."""
+    place = args.get("place")
+    if tool not in ("find_scenes", "detect_change") or not place:
+        return None
+    try:
+        from tools.catalog import open_catalog
+        from tools.places import resolve_place
+
+        bbox = resolve_place(place).bbox
+        items = open_catalog().search(bbox=bbox)
+    except Exception as exc:  # noqa: BLE001 - a hint is optional
+        log.info("no availability hint: %s", exc)
+        return None
+    if not items:
+        return answers.render("common", "hint_no_scenes", language, place=place)
+    dates = sorted({it.datetime.date().isoformat() for it in items if getattr(it, "datetime", None)})
+    platforms = sorted({str(it.properties.get("constellation") or it.properties.get("platform") or "")
+                        for it in items} - {""})
+    shown = ", ".join(dates[:8]) + (" …" if len(dates) > 8 else "")
+    return answers.render("common", "hint_dates", language, place=place, count=len(items), dates=shown,
+                          platforms=", ".join(platforms))
 
 
 def update_context(session: Session, name: str, args: dict[str, Any], result: ToolResult | None) -> None:
@@ -255,7 +281,12 @@ class Assistant:
             steps.append(outcome.step)
         update_context(session, plan.tool, plan.args, outcome.result)
         if outcome.result is None:
-            return answers.error_answer(plan.tool, outcome.error or "?", language, internal=outcome.internal), language
+            text = answers.error_answer(plan.tool, outcome.error or "?", language, internal=outcome.internal,
+                                        not_found=outcome.not_found)
+            if outcome.not_found:
+                hint = availability_hint(plan.tool, plan.args, language)
+                text = f"{text} {hint}".strip() if hint else text
+            return text, language
         for layer in outcome.result.layers:
             session.add_layer(layer)
         return answers.compose(outcome.result, plan.args, language), language

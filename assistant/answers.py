@@ -232,9 +232,18 @@ def clarify(key: str, language: str) -> str:
     return render("common", f"clarify_{key}", language)
 
 
-def error_answer(tool: str, message: str, language: str, internal: bool = False) -> str:
-    return render("common", "error_internal" if internal else "error", language,
-                  tool_label=TOOL_LABELS[language].get(tool, tool), message=message)
+def error_answer(tool: str, message: str, language: str, internal: bool = False, not_found: bool = False) -> str:
+    """A failed tool call in words: what went wrong (the error's own one-line message) and that the session goes on."""
+    message = message.strip()
+    if internal:
+        section = "error_internal"
+    else:
+        section = "not_found" if not_found else "error"
+        if message and message[-1] not in ".!?":
+            message += "."
+    label = TOOL_LABELS[language].get(tool, tool)
+    return render("common", section, language, tool_label=label, tool_label_cap=label[:1].upper() + label[1:],
+                  message=message)
 
 
 _THANKS = re.compile(r"\b(thanks?|thank you|thx|cheers|merci)\b", re.I)

@@ -289,3 +289,26 @@ def test_llm_loop_that_never_stops_calling_tools_ends_with_a_template_answer(mon
     done = events[-1]
     assert isinstance(done, Done) and "Rennes" in done.answer and "France" in done.answer
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == done.answer
+
+
+def test_nothing_found_says_which_dates_the_catalog_holds(monkeypatch):
+    import datetime as dt
+    import sys
+    from types import SimpleNamespace
+
+    import tools.registry
+    from assistant.errors import NotFoundError
+
+    def nothing(name, args, progress):
+        raise NotFoundError("no catalog scene matches these filters")
+
+    item = SimpleNamespace(datetime=dt.datetime(2016, 11, 30), properties={"constellation": "sentinel-2"},
+                           bbox=[2.3, 48.8, 2.4, 48.9])
+    boxes = []
+    fake_catalog = SimpleNamespace(open_catalog=lambda: SimpleNamespace(
+        items=lambda: [], search=lambda bbox=None, **kw: boxes.append(bbox) or [item]))
+    monkeypatch.setitem(sys.modules, "tools.catalog", fake_catalog)
+    monkeypatch.setattr(tools.registry, "run_tool", nothing)
+    answer = list(Assistant().stream("Find Sentinel-2 scenes of Paris in 2019"))[-1].answer
+    assert "found nothing" in answer and "2016-11-30" in answer and "sentinel-2" in answer
+    assert boxes[0][0] < 2.35 < boxes[0][2]  # searched around Paris
