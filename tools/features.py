@@ -146,7 +146,7 @@ def _model():  # noqa: ANN202
     state = torch.load(weights_path(), map_location="cpu", weights_only=True)
     net.load_state_dict(state)
     net.eval()
-    return net
+    return net.to(memory_format=torch.channels_last)  # ~30% faster depthwise convs on CPU, same numbers
 
 
 def get_model():  # noqa: ANN201
@@ -193,7 +193,7 @@ def _forward(batch: list[np.ndarray], levels: bool) -> np.ndarray:
     net = get_model()
     x = np.stack([np.ascontiguousarray(v) for v in batch]).astype(np.float32)
     x = (x / 255.0 - _MEAN) / _STD
-    tensor = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+    tensor = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         return net.features(tensor, levels=levels).numpy().astype(np.float32)
 
