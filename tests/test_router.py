@@ -128,3 +128,12 @@ def test_greeting_before_a_question_is_not_small_talk():
     router = get_router()
     assert router.plan("Hello, where is Lille?").tool == "locate_place"
     assert router.plan("Bonjour !").tool == "none"
+
+
+def test_attached_image_goes_to_search_only_for_similar_scenes():
+    router = get_router()
+    plan = router.plan("Find images similar to this one.", "/tmp/a.jpg")
+    assert plan.tool == "find_scenes" and plan.args == {"image": "/tmp/a.jpg"}
+    plan = router.plan("Find scenes of Nantes from 2017.", "/tmp/a.jpg")
+    assert plan.tool == "find_scenes" and "image" not in plan.args
+    assert router.plan("Any planes?", "/tmp/a.jpg").tool == "read_image"

@@ -250,8 +250,8 @@ class Router:
         platform = parse_platform(message)
         if platform:
             args["platform"] = platform
-        if image:
-            args["image"] = image
+        if image and (_SIMILAR.search(normalize(message)) or not args):
+            args["image"] = image  # 'find images like this one': search by the attached image
         plan.args = args
 
     def _args_read_image(self, plan: Plan, message, image, place, dates, context) -> None:
