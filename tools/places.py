@@ -308,17 +308,32 @@ def gazetteer() -> Gazetteer:
 # --- catalog places ------------------------------------------------------------------------------------------
 
 
-_catalog_cache: dict[str, dict[str, Place]] = {}
+_catalog_cache: dict[str, tuple[tuple[float, ...], dict[str, Place]]] = {}
+
+
+def _catalog_stamp(root: Path) -> tuple[float, ...]:
+    """Modification times that change when scenes are ingested or removed."""
+    stamps = []
+    for path in (root / "items", root / "catalog.json", root):
+        try:
+            stamps.append(path.stat().st_mtime)
+        except OSError:
+            stamps.append(0.0)
+    return tuple(stamps)
 
 
 def catalog_places(refresh: bool = False) -> dict[str, Place]:
     """Normalised name -> Place for every `sentinelle:place` in the catalog (union of its scenes' footprints).
 
-    The catalog module may be absent or empty; then there are simply no catalog places.
+    Re-read when the catalog folder changes (a scene ingested from the UI is a place at once). The catalog module
+    may be absent or empty; then there are simply no catalog places.
     """
-    root = str(get_settings().catalog_root)
-    if not refresh and root in _catalog_cache:
-        return _catalog_cache[root]
+    root_path = Path(get_settings().catalog_root)
+    root = str(root_path)
+    stamp = _catalog_stamp(root_path)
+    cached = _catalog_cache.get(root)
+    if not refresh and cached and cached[0] == stamp:
+        return cached[1]
     places: dict[str, Place] = {}
     try:
         from tools.catalog import open_catalog
@@ -351,7 +366,7 @@ def catalog_places(refresh: bool = False) -> dict[str, Place]:
         )
         for alias in _catalog_aliases(label):
             places.setdefault(alias, places[key])
-    _catalog_cache[root] = places
+    _catalog_cache[root] = (stamp, places)
     return places
 
 
