@@ -137,3 +137,15 @@ def test_attached_image_goes_to_search_only_for_similar_scenes():
     plan = router.plan("Find scenes of Nantes from 2017.", "/tmp/a.jpg")
     assert plan.tool == "find_scenes" and "image" not in plan.args
     assert router.plan("Any planes?", "/tmp/a.jpg").tool == "read_image"
+
+
+def test_text_embeddings_are_normalised_and_semantic():
+    import numpy as np
+
+    from tools.text_embed import embed_texts
+
+    vectors = embed_texts(["a harbour with ships", "boats in a port", "a snowy mountain"])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert embed_texts([]).shape == (0, 384)
