@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,15 @@ _lock = threading.Lock()
 
 
 def is_cached(model_id: str) -> bool:
-    """Whether the model's config is in the local HF cache (so `auto` can use it without network)."""
+    """Whether the model is a local folder or its config is in the HF cache (so `auto` can use it offline)."""
+    if (Path(model_id) / "config.json").is_file():
+        return True
     try:
         from huggingface_hub import try_to_load_from_cache
-    except ImportError:
+
+        found = try_to_load_from_cache(model_id, "config.json")
+    except (ImportError, ValueError):  # not installed, or not a valid repo id
         return False
-    found = try_to_load_from_cache(model_id, "config.json")
     return isinstance(found, str)
 
 
