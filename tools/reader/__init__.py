@@ -2,8 +2,9 @@
 
 Backends (`SENTINELLE_VLM_BACKEND`): `openai` = a vision-language model on an OpenAI-compatible server (vLLM),
 `transformers` = a local Hugging Face VLM, `offline` = measured facts only (scene type, cover shares, clouds).
-`auto` picks `openai` when `SENTINELLE_VLM_BASE_URL` is set, `transformers` when the local VLM is in the HF cache,
-else `offline`. Every result names its model(s); georeferenced inputs add a footprint map layer.
+`auto` picks `openai` when `SENTINELLE_VLM_BASE_URL` is set or the agent LLM is itself on an OpenAI-compatible
+server (vLLM serving Qwen2.5-VL answers both), `transformers` when the local VLM is cached, else `offline`.
+Every result names its model(s); georeferenced inputs add a footprint map layer.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def choose_backend() -> str:
     settings = get_settings()
     if settings.vlm_backend != "auto":
         return settings.vlm_backend
-    if settings.vlm_base_url:
+    if settings.vlm_base_url or settings.llm_backend == "openai":
         return "openai"
     from tools.reader.local_vlm import is_cached
 
