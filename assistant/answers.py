@@ -32,7 +32,12 @@ KIND_LABELS = {
     "fr": {"city": "ville", "country": "pays", "state": "État des États-Unis", "continent": "continent",
            "catalog": "lieu du catalogue d'images", "nominatim": "lieu OpenStreetMap"},
 }
-SOURCE_LABELS = {"geonames": "GeoNames", "catalog": "image catalog", "nominatim": "OpenStreetMap Nominatim"}
+SOURCE_LABELS = {
+    "en": {"geonames": "GeoNames", "catalog": "image catalog", "catalog+geonames": "image catalog and GeoNames",
+           "nominatim": "OpenStreetMap Nominatim"},
+    "fr": {"geonames": "GeoNames", "catalog": "catalogue d'images",
+           "catalog+geonames": "catalogue d'images et GeoNames", "nominatim": "OpenStreetMap Nominatim"},
+}
 
 
 @lru_cache(maxsize=32)
@@ -114,13 +119,26 @@ def _locate_values(facts: dict[str, Any], args: dict[str, Any], language: str) -
         values["kind_label"] = "city"
     if facts.get("kind") in ("country", "continent"):
         values.pop("country", None)
+    elif language == "en" and values.get("country"):
+        values["country"] = _with_article(str(values["country"]))
     if "lat" in facts and "lon" in facts:
         values["lat_label"] = fmt_coord(facts["lat"], "N", "S", language)
         values["lon_label"] = fmt_coord(facts["lon"], "E", "W" if language == "en" else "O", language)
     if facts.get("population") and facts.get("kind") == "city":
         values["population_label"] = fmt_number(facts["population"], language)
-    values["source_label"] = SOURCE_LABELS.get(facts.get("source", ""), facts.get("source"))
+    source = facts.get("source", "")
+    if source == "catalog" and facts.get("in_catalog"):
+        source = "catalog+geonames"  # footprint from the catalog, town facts from the gazetteer
+    values["source_label"] = SOURCE_LABELS[language].get(source, source)
     return values
+
+
+def _with_article(country: str) -> str:
+    """'United States' -> 'the United States' (English country names that take an article)."""
+    if re.match(r"^(United |Netherlands|Philippines|Bahamas|Gambia|Maldives|Czech Republic|Dominican Republic"
+                r"|Central African Republic|Comoros|Seychelles)", country) or country.endswith("Islands"):
+        return "the " + country
+    return country
 
 
 def _filters_label(filters: dict[str, Any], language: str) -> str:
