@@ -118,3 +118,24 @@ def test_cli_registers_search_and_index_subcommands():
         search.run_search(parser.parse_args(["search"]))
     inner = argparse.ArgumentParser().add_subparsers(dest="evaluation")
     eval_search.register(inner)
+
+
+def test_big_candidate_sets_are_shortlisted_on_reduced_vectors_without_losing_the_best():
+    from tools.search.index import SHORTLIST, SideTable
+
+    rng = np.random.default_rng(3)
+    n, dim = 6000, 256
+    centres = rng.normal(size=(40, dim))
+    vecs = (centres[rng.integers(0, 40, n)] + 0.7 * rng.normal(size=(n, dim))).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    metas = [{"scene_id": f"s{i % 50}", "platform": "naip" if i % 3 else "landsat-8"} for i in range(n)]
+    table = SideTable(np.array([f"c{i}" for i in range(n)], dtype=object), vecs, metas, [None] * n)
+    mask = table.mask(Filters(platform="naip"))
+    assert mask.sum() == 4000 and SHORTLIST < mask.sum()
+    overlap = []
+    for q in vecs[rng.integers(0, n, 20)]:
+        got = [h.id for h in ChipIndex._shortlist(table, q, mask, 10, None)]
+        truth = list(table.ids[np.argsort(-np.where(mask, vecs @ q, -np.inf))[:10]])
+        assert got[0] == truth[0] and all(metas[int(i[1:])]["platform"] == "naip" for i in got)
+        overlap.append(len(set(got) & set(truth)) / 10)
+    assert np.mean(overlap) >= 0.95

@@ -9,6 +9,7 @@ The side table is rebuilt from chroma whenever the collection's count changes.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Sequence
@@ -23,8 +24,10 @@ from assistant.config import get_settings
 from assistant.errors import ModelUnavailableError
 from tools.search.encoders import DEFAULT_ENCODER, collection_name
 
-EXACT_MAX_CANDIDATES = 12_000  # above this, filtered queries use HNSW + over-fetch + post-filter, not exact scoring
-EXACT_MAX_UNFILTERED = 5_000  # unfiltered image queries on bigger indexes go to HNSW
+EXACT_MAX_CANDIDATES = 4_000  # above this, filtered queries shortlist on PCA-reduced vectors, then re-rank exactly
+EXACT_MAX_UNFILTERED = 5_000  # unfiltered image queries on bigger indexes go to chroma's HNSW
+REDUCED_DIM = 128  # PCA dimensions of the shortlist pass
+SHORTLIST = 256  # candidates re-ranked with the full vectors
 PAGE = 5_000
 NO_TIME = np.iinfo(np.int64).min
 
@@ -102,6 +105,18 @@ class SideTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def reduced(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, REDUCED_DIM) PCA projection of the vectors and its basis, computed once (shortlists of big sets)."""
+        cached = getattr(self, "_reduced", None)
+        if cached is None:
+            rng = np.random.default_rng(0)
+            sample = self.vectors[rng.choice(len(self), min(len(self), 20_000), replace=False)]
+            _, _, vt = np.linalg.svd(sample - sample.mean(axis=0), full_matrices=False)
+            basis = np.ascontiguousarray(vt[:REDUCED_DIM], dtype=np.float32)
+            cached = (np.ascontiguousarray(self.vectors @ basis.T), basis)
+            self._reduced = cached
+        return cached
+
     def mask(self, f: Filters) -> np.ndarray:
         """Boolean mask of the rows passing the filters; unknown cloud cover passes, unknown dates do not."""
         keep = np.ones(len(self), dtype=bool)
@@ -159,10 +174,13 @@ class ChipIndex:
     def __init__(self, root: Path | None = None, url: str | None = None, encoder: str = DEFAULT_ENCODER) -> None:
         self.encoder = encoder
         self.client = _client(root, url)
+        settings = get_settings()
+        remote = url if url is not None else (settings.chroma_url if root is None else None)
+        self.root: Path | None = None if remote else Path(root or settings.chroma_root)
         space = {"hnsw:space": "cosine"}
         self.img = self.client.get_or_create_collection(collection_name(encoder, "img"), metadata=space)
         self.txt = self.client.get_or_create_collection(collection_name(encoder, "txt"), metadata=space)
-        self._tables: dict[str, tuple[int, SideTable]] = {}
+        self._tables: dict[str, tuple[tuple[int, int], SideTable]] = {}
         self._lock = threading.Lock()
 
     # --- writing ---------------------------------------------------------------------------------
@@ -204,26 +222,70 @@ class ChipIndex:
         return self.img.count()
 
     # --- reading ---------------------------------------------------------------------------------
+    def _stamp(self, coll) -> tuple[int, int]:  # noqa: ANN001 - a chroma collection
+        """(count, last write of the embedded database): changes whenever the collection may have changed."""
+        files = [self.root / "chroma.sqlite3", self.root / "chroma.sqlite3-wal"] if self.root else []
+        return coll.count(), max([f.stat().st_mtime_ns for f in files if f.exists()] or [0])
+
     def table(self, kind: str = "img") -> SideTable:
-        """The side table of one collection, rebuilt when its count changed since the last build."""
+        """The side table of one collection: from memory, else from its disk cache, else rebuilt from chroma."""
         coll = self.img if kind == "img" else self.txt
         with self._lock:
-            n = coll.count()
+            stamp = self._stamp(coll)
             cached = self._tables.get(kind)
-            if cached and cached[0] == n:
+            if cached and cached[0] == stamp:
                 return cached[1]
-            ids, vecs, metas, docs = [], [], [], []
-            for offset in range(0, n, PAGE):
-                page = coll.get(include=["embeddings", "metadatas", "documents"], limit=PAGE, offset=offset)
-                ids += page["ids"]
-                vecs.append(np.asarray(page["embeddings"], dtype=np.float32))
-                metas += page["metadatas"]
-                docs += page["documents"] or [None] * len(page["ids"])
-            dim = vecs[0].shape[1] if vecs else 0
-            table = SideTable(np.array(ids, dtype=object), np.concatenate(vecs) if vecs else np.zeros((0, dim)),
-                              metas, docs)
-            self._tables[kind] = (n, table)
+            table = self._load_cache(coll.name, stamp) or self._build(coll, stamp[0])
+            self._tables[kind] = (stamp, table)
             return table
+
+    def _build(self, coll, n: int) -> SideTable:  # noqa: ANN001
+        ids, vecs, metas, docs = [], [], [], []
+        for offset in range(0, n, PAGE):
+            page = coll.get(include=["embeddings", "metadatas", "documents"], limit=PAGE, offset=offset)
+            ids += page["ids"]
+            vecs.append(np.asarray(page["embeddings"], dtype=np.float32))
+            metas += page["metadatas"]
+            docs += page["documents"] or [None] * len(page["ids"])
+        dim = vecs[0].shape[1] if vecs else 0
+        table = SideTable(np.array(ids, dtype=object), np.concatenate(vecs) if vecs else np.zeros((0, dim)),
+                          metas, docs)
+        self._save_cache(coll.name, self._stamp(coll), table)
+        return table
+
+    def _cache_paths(self, name: str) -> tuple[Path, Path] | None:
+        if not self.root:
+            return None
+        folder = self.root / "sentinelle-sidetables"
+        return folder / f"{name}.npz", folder / f"{name}.json"
+
+    def _save_cache(self, name: str, stamp: tuple[int, int], table: SideTable) -> None:
+        """Vectors and metadata on disk next to chroma, so a new process does not re-read every embedding."""
+        paths = self._cache_paths(name)
+        if not paths or not len(table):
+            return
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+        tmp = paths[0].with_suffix(".tmp.npz")
+        np.savez(tmp, vectors=table.vectors, stamp=np.array(stamp, dtype=np.int64))
+        paths[1].write_text(json.dumps({"stamp": list(stamp), "ids": [str(i) for i in table.ids],
+                                        "metadatas": table.metadatas, "documents": table.documents}))
+        tmp.replace(paths[0])
+
+    def _load_cache(self, name: str, stamp: tuple[int, int]) -> SideTable | None:
+        paths = self._cache_paths(name)
+        if not paths or not paths[0].exists() or not paths[1].exists():
+            return None
+        try:
+            with np.load(paths[0]) as data:
+                if tuple(int(v) for v in data["stamp"]) != stamp:
+                    return None
+                vectors = data["vectors"]
+            meta = json.loads(paths[1].read_text())
+        except (OSError, ValueError, KeyError):
+            return None
+        if tuple(meta["stamp"]) != stamp or len(meta["ids"]) != len(vectors):
+            return None
+        return SideTable(np.array(meta["ids"], dtype=object), vectors, meta["metadatas"], meta["documents"])
 
     def query(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None, kind: str = "img",
               exclude_ids: set[str] | None = None) -> list[Hit]:
@@ -240,9 +302,19 @@ class ChipIndex:
             return self._hnsw(table, q, want, None, exclude_ids)[:k]
         mask = table.mask(filters)
         cand = np.flatnonzero(mask)
-        if len(cand) <= EXACT_MAX_CANDIDATES or kind == "txt":
+        if len(cand) <= EXACT_MAX_CANDIDATES or table.vectors.shape[1] <= REDUCED_DIM:
             return self._exact(table, q, cand, want, exclude_ids)[:k]
-        return self._hnsw(table, q, want, mask, exclude_ids)[:k]
+        return self._shortlist(table, q, mask, want, exclude_ids)[:k]
+
+    @staticmethod
+    def _shortlist(table: SideTable, q: np.ndarray, mask: np.ndarray, k: int, exclude: set[str] | None) -> list[Hit]:
+        """Score every row on PCA-reduced vectors (no gather of full rows), mask, re-rank the best exactly."""
+        reduced, basis = table.reduced()
+        scores = reduced @ (basis @ q)
+        scores[~mask] = -np.inf
+        n = min(max(SHORTLIST, 8 * k), int(mask.sum()))
+        rows = np.argpartition(-scores, n - 1)[:n]
+        return ChipIndex._exact(table, q, np.sort(rows), k, exclude)
 
     @staticmethod
     def _exact(table: SideTable, q: np.ndarray, rows: np.ndarray, k: int, exclude: set[str] | None) -> list[Hit]:
