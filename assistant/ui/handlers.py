@@ -45,21 +45,27 @@ def default_assistant() -> StreamingAssistant:
 def models_status() -> str:
     """One line naming the models in use, from settings (shown under the title)."""
     s = get_settings()
-    if s.llm_backend == "openai":
-        llm = f"LLM **{s.llm_model}** on vLLM/OpenAI server `{s.llm_base_url}`"
-    elif s.llm_backend == "embedded":
+    try:
+        from assistant.llm import planner_mode
+
+        mode = planner_mode(s)
+    except ImportError:
+        mode = s.planner
+    if mode == "llm" and s.llm_backend == "openai":
+        llm = f"agent LLM **{s.llm_model}** on vLLM/OpenAI server `{s.llm_base_url}`"
+    elif mode == "llm":
         gguf = s.llm_gguf_path.name if s.llm_gguf_path else (s.llm_hub_gguf or "SmolLM2-135M-Instruct")
-        llm = f"LLM **{gguf}** (embedded llama.cpp, CPU)"
+        llm = f"agent LLM **{gguf}** (embedded llama.cpp, CPU)"
     else:
-        llm = "no LLM (templates only)"
+        llm = "planner **offline semantic router** (EN/FR; answers from templates, offline fallback)"
     vlm = {
         "openai": f"VLM **{s.vlm_model}** on `{s.vlm_url}`",
         "transformers": f"VLM **{s.vlm_local_model}** (local)",
         "offline": "image reader: **offline facts** (no VLM)",
         "auto": "image reader: **auto** (vLLM when reachable, else offline facts)",
     }[s.vlm_backend]
-    mode = "offline" if s.offline else "online"
-    return f"{llm} · planner **{s.planner}** · {vlm} · {mode}"
+    network = "offline" if s.offline else "online"
+    return f"{llm} · {vlm} · {network}"
 
 
 class Handlers:

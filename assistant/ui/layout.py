@@ -110,8 +110,10 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
             message = message or {}
             files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
             messages: list = []
+            box_update = gr.MultimodalTextbox(value=None, interactive=False)
             for messages in handlers.respond(current, message.get("text", ""), files):
-                yield messages, gr.MultimodalTextbox(value=None, interactive=False)
+                yield messages, box_update
+                box_update = gr.skip()  # sent once: later updates carry the chat only
             yield messages, gr.MultimodalTextbox(value=None, interactive=True)
 
         def on_share(current: str, request: gr.Request):

@@ -184,7 +184,7 @@ def conversation_html(session: Session) -> str:
 REPORT_CSS = """
 body{margin:0;font:14px/1.45 system-ui,sans-serif;color:#1d2330}
 .report{display:flex;height:100vh}
-.conv{width:42%;overflow:auto;padding:16px 20px;box-sizing:border-box;border-right:1px solid #ccd}
+.conv{background:#fff;width:42%;overflow:auto;padding:16px 20px;box-sizing:border-box;border-right:1px solid #ccd}
 .mapbox{flex:1;position:relative}
 #map{position:absolute;inset:0}
 h1{font-size:20px;margin:0 0 4px} .meta{color:#667;margin-bottom:12px}
