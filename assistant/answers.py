@@ -186,9 +186,6 @@ def _find_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> 
     if shown:
         key = "listed_results" if facts.get("mode") == "catalog" else "top_results"
         values[key] = "; ".join(_result_label(r, language) for r in shown)
-    if isinstance(count, int) and count > len(shown) and shown:
-        more = count - len(shown)
-        values["more_label"] = f"And {more} more." if language == "en" else f"Et {more} autre(s)."
     if count == 0:
         values.pop("top_results", None)
         values.pop("listed_results", None)

@@ -312,3 +312,38 @@ def test_nothing_found_says_which_dates_the_catalog_holds(monkeypatch):
     answer = list(Assistant().stream("Find Sentinel-2 scenes of Paris in 2019"))[-1].answer
     assert "found nothing" in answer and "2016-11-30" in answer and "sentinel-2" in answer
     assert boxes[0][0] < 2.35 < boxes[0][2]  # searched around Paris
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_template_answers_hold_only_numbers_from_the_facts(language):
+    from assistant.answers import compose
+
+    results = [
+        ToolResult(tool="detect_change", facts={"before": {"date": "2016-11-03"}, "after": {"date": "2017-10-29"},
+                                                "changed_percent": 4.25, "changed_km2": 1.3456, "n_patches": 17}),
+        ToolResult(tool="detect_change", facts={"changed_percent": 12.0}),  # a sentence per known fact only
+        ToolResult(tool="find_scenes", facts={"mode": "text", "query": "forest", "count": 5, "results": [
+            {"scene_id": "s1", "date": "2016-05-01", "score": 0.71}]}),
+        places.locate_place("Rennes"),
+    ]
+    for result in results:
+        answer = compose(result, {}, language)
+        flat = json.dumps(result.facts)
+        for number in re.findall(r"\d+(?:[.,\u202f]\d+)*", answer):
+            digits = number.replace("\u202f", "").replace(",", "" if language == "en" else ".")
+            assert any(digits in candidate for candidate in (flat, flat.replace(".", ""))) or \
+                float(digits) in _rounded_facts(result.facts), (number, answer)
+
+
+def _rounded_facts(facts: Any) -> set[float]:
+    """Every number in the facts, with the roundings the templates use."""
+    out: set[float] = set()
+    if isinstance(facts, dict):
+        for value in facts.values():
+            out |= _rounded_facts(value)
+    elif isinstance(facts, list):
+        for value in facts:
+            out |= _rounded_facts(value)
+    elif isinstance(facts, int | float) and not isinstance(facts, bool):
+        out |= {float(facts), round(facts, 0), round(facts, 1), round(facts, 2), round(abs(facts), 2)}
+    return out
