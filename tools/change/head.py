@@ -1,7 +1,7 @@
 """Light supervised change head on bi-temporal Galileo features and spectral differences.
 
-Per pixel: Galileo patch-embedding distances (cosine, L2, 3x3-patch context) and the before values, date
-differences and change-vector magnitude at three scales. A small classifier (logistic regression or MLP) is
+Per pixel: Galileo patch-embedding distances (cosine, L2, 3x3-patch context), the per-band date differences
+and the change-vector magnitude at three scales. A small classifier (logistic regression or MLP) is
 trained on the labelled development pairs: OSCD cities for Sentinel-2, LEVIR/DSIFN for very-high-resolution
 RGB; its threshold maximises F1 over the training pixels. Leave-one-city-out (OSCD) / leave-one-image-out
 (VHR) validation measures it on pairs it never saw. Weights go to `<data_dir>/models/`, never to git.
@@ -97,6 +97,10 @@ def _make_model(kind: str):
     if kind == "mlp":
         return make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32, 16), alpha=1e-3, max_iter=200,
                                                              early_stopping=True, random_state=0))
+    if kind == "gbt":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(max_iter=100, max_leaf_nodes=31, learning_rate=0.1, random_state=0)
     raise ValueError(kind)
 
 
@@ -208,7 +212,7 @@ def load_head(regime: str, bm=None, train_if_missing: bool = False) -> ChangeHea
     if head is None or getattr(head, "version", None) != VERSION:
         return None
     if bm is not None:
-        needed = {n[3:] for n in head.feature_names if n.startswith("x1_")}
+        needed = {n[2:] for n in head.feature_names if n.startswith("d_") and n != "d_ndvi"}
         if needed != set(bm.used_bands):
             return None
     return head

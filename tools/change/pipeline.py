@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import torch
+from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from assistant.errors import BadInputError
@@ -67,10 +68,23 @@ class ChangeJob:
 
 
 def prepare(before: str | Path | Source, after: str | Path | Source, method: str = "auto",
-            encoder_size: str = "nano", head: object | None = None) -> ChangeJob:
-    """Opens both inputs, checks they overlap, maps their bands onto shared Galileo bands, fits scaling."""
+            encoder_size: str = "nano", head: object | None = None,
+            window: tuple[int, int, int, int] | None = None) -> ChangeJob:
+    """Opens both inputs, checks they overlap, maps their bands onto shared Galileo bands, fits scaling.
+
+    `window` (col, row, width, height) restricts the job to part of the before grid (georeferenced inputs).
+    """
     b = before if isinstance(before, Source) else open_source(before)
     a = after if isinstance(after, Source) else open_source(after)
+    if window is not None:
+        if not b.grid.georeferenced:
+            raise BadInputError("a window can only be given for georeferenced images")
+        col, row, width, height = window
+        width, height = min(width, b.grid.width - col), min(height, b.grid.height - row)
+        if width <= 0 or height <= 0 or col < 0 or row < 0:
+            raise BadInputError("the window lies outside the before image")
+        t = b.grid.transform
+        b.grid = Grid(b.grid.crs, t * Affine.translation(col, row), width, height)
     frac = check_overlap(b, a)
     bm1, bm2 = common_bands([b.band_map, a.band_map])
     if not bm1.visible_groups:
@@ -178,11 +192,12 @@ def to_cog(src: Path, dst: Path) -> None:
 
 
 def run_change(before, after, out_dir: Path, method: str = "auto", progress: ProgressCallback = no_progress,
-               encoder_size: str = "nano", head: object | None = None, threshold: float | None = None) -> dict:
+               encoder_size: str = "nano", head: object | None = None, threshold: float | None = None,
+               window: tuple[int, int, int, int] | None = None) -> dict:
     """Runs a change job end to end; returns the summary (also written to summary.json)."""
     t0 = time.perf_counter()
     progress(0.0, "opening images")
-    job = prepare(before, after, method, encoder_size, head)
+    job = prepare(before, after, method, encoder_size, head, window)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     grid, regime = job.grid, job.regime

@@ -7,13 +7,14 @@ when the images carry no georeference.
 
 from __future__ import annotations
 
+import heapq
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import shapely
 from pyproj import Geod
 from rasterio.features import shapes
-from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from scipy import ndimage
@@ -23,7 +24,7 @@ from shapely.strtree import STRtree
 
 from tools.change.sources import Grid
 
-MAX_FEATURES = 5000
+MAX_FEATURES = 3000
 EIGHT = np.ones((3, 3), dtype=bool)
 _GEOD = Geod(ellps="WGS84")
 
@@ -47,7 +48,8 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
     """Writes the uint8 mask (1 change, 0 no change, 255 no data) and returns polygons and counts."""
     parts: list[tuple[object, float, int]] = []
     border: list[tuple[object, float, int]] = []
-    changed = 0
+    top: list[int] = []  # pixel counts of the largest interior patches kept as polygons (min-heap)
+    changed = interior = 0
     prof = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint8",
             "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "nodata": 255,
             "transform": grid.transform}
@@ -61,8 +63,8 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
                 valid = np.isfinite(sc)
                 ch = valid & (np.nan_to_num(sc, nan=-np.inf) > threshold)
                 labels, n = ndimage.label(ch, structure=EIGHT)
+                counts = np.bincount(labels.ravel(), minlength=n + 1)
                 if n:
-                    counts = np.bincount(labels.ravel(), minlength=n + 1)
                     small = counts < min_pixels
                     small[0] = False
                     labels[small[labels]] = 0
@@ -72,21 +74,37 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
                 if not ch.any():
                     continue
                 sums = np.bincount(labels.ravel(), weights=np.nan_to_num(sc).ravel(), minlength=n + 1)
-                counts = np.bincount(labels.ravel(), minlength=n + 1)
                 objects = ndimage.find_objects(labels)
+                edge = np.zeros(n + 1, bool)
+                for lab, sl in enumerate(objects, start=1):
+                    if sl is not None:
+                        edge[lab] = (sl[0].start == 0 and r > 0) or (sl[1].start == 0 and c > 0) or (
+                            sl[0].stop == w.height and r + w.height < grid.height) or (
+                            sl[1].stop == w.width and c + w.width < grid.width)
+                present = counts >= min_pixels
+                present[0] = False
+                interior += int((present & ~edge).sum())
+                cut = top[0] if len(top) >= MAX_FEATURES else 0
+                wanted = present & (edge | (counts > cut))
+                keep = wanted[labels] & ch
                 geoms: dict[int, list] = {}
-                for geom, val in shapes(labels.astype(np.int32), mask=ch, connectivity=8,
+                for geom, val in shapes(np.where(keep, labels, 0).astype(np.int32), mask=keep, connectivity=8,
                                         transform=window_transform(w, grid.transform)):
                     geoms.setdefault(int(val), []).append(shape(geom))
                 for lab, gl in geoms.items():
                     g = gl[0] if len(gl) == 1 else unary_union(gl)
-                    sl = objects[lab - 1]
-                    at_edge = (sl[0].start == 0 and r > 0) or (sl[1].start == 0 and c > 0) or (
-                        sl[0].stop == w.height and r + w.height < grid.height) or (
-                        sl[1].stop == w.width and c + w.width < grid.width)
-                    (border if at_edge else parts).append((g, float(sums[lab]), int(counts[lab])))
-    parts.extend(_merge_border(border))
-    return _to_geojson(parts, grid, changed)
+                    item = (g, float(sums[lab]), int(counts[lab]))
+                    if edge[lab]:
+                        border.append(item)
+                    else:
+                        parts.append(item)
+                        heapq.heappush(top, int(counts[lab]))
+                        if len(top) > MAX_FEATURES:
+                            heapq.heappop(top)
+                if len(parts) > 4 * MAX_FEATURES:
+                    parts = sorted(parts, key=lambda p: -p[2])[:MAX_FEATURES]
+    merged = _merge_border(border)
+    return _to_geojson(parts + merged, grid, changed, interior + len(merged))
 
 
 def _merge_border(border: list[tuple[object, float, int]]) -> list[tuple[object, float, int]]:
@@ -104,15 +122,24 @@ def _merge_border(border: list[tuple[object, float, int]]) -> list[tuple[object,
     return out
 
 
-def _to_geojson(parts: list[tuple[object, float, int]], grid: Grid, changed: int) -> dict:
+def _to_geojson(parts: list[tuple[object, float, int]], grid: Grid, changed: int, n_patches: int) -> dict:
     px_area = pixel_area_m2(grid)
     parts.sort(key=lambda p: -p[2])
     features = []
+    to_wgs84 = None
+    if grid.crs is not None:
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+
+        def to_wgs84(coords: np.ndarray) -> np.ndarray:
+            x, y = tr.transform(coords[:, 0], coords[:, 1])
+            return np.column_stack([x, y])
     for k, (g, s, n) in enumerate(parts[:MAX_FEATURES]):
         props = {"id": k + 1, "area_px": n, "mean_score": round(s / n, 4)}
         if grid.crs is not None:
-            geo = transform_geom(grid.crs, "EPSG:4326", mapping(g))
-            g4326 = shape(geo)
+            g4326 = shapely.transform(g, to_wgs84)
+            geo = mapping(g4326)
             area = abs(_GEOD.geometry_area_perimeter(g4326)[0])
             cen = g4326.centroid
             props.update(area_m2=round(area, 1), centroid=[round(cen.x, 6), round(cen.y, 6)])
@@ -123,11 +150,11 @@ def _to_geojson(parts: list[tuple[object, float, int]], grid: Grid, changed: int
         features.append({"type": "Feature", "geometry": geo, "properties": props})
     fc = {"type": "FeatureCollection", "features": features,
           "properties": {"georeferenced": grid.crs is not None, "crs": "EPSG:4326" if grid.crs else "pixel",
-                         "n_patches": len(parts), "truncated": len(parts) > MAX_FEATURES}}
+                         "n_patches": n_patches, "truncated": n_patches > len(features)}}
     largest = [
         {"id": f["properties"]["id"], "area_m2": f["properties"]["area_m2"], "area_px": f["properties"]["area_px"],
          "centroid": f["properties"]["centroid"], "mean_score": f["properties"]["mean_score"]}
         for f in features[:10]
     ]
-    return {"geojson": fc, "pixel_area_m2": px_area, "changed_pixels": changed, "n_patches": len(parts),
+    return {"geojson": fc, "pixel_area_m2": px_area, "changed_pixels": changed, "n_patches": n_patches,
             "largest": largest}

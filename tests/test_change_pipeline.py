@@ -1,0 +1,147 @@
+"""Change pipeline on real pairs: OSCD per-band folders, a LEVIR PNG pair, grids that differ, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.warp import calculate_default_transform, reproject
+from rasterio.windows import from_bounds
+from rio_cogeo.cogeo import cog_validate
+
+from assistant.errors import BadInputError
+from tools.change.evaluate import confusion, metrics, read_label
+from tools.change.pipeline import run_change
+from tools.data import geodata_path
+
+torch.set_num_threads(1)
+
+
+def _crop_city(city: str, date: int, dst, size: int = 96):
+    """Copies a size x size (10 m pixels) corner of an OSCD date folder, every band cropped to the same bounds."""
+    src_dir = geodata_path(f"oscd-s2/images/{city}/imgs_{date}")
+    dst.mkdir(parents=True)
+    ref = next(src_dir.glob("*_B02.tif"))
+    with rasterio.open(ref) as r:
+        t = r.transform
+        bounds = (t.c + 40 * t.a, t.f + (40 + size) * t.e, t.c + (40 + size) * t.a, t.f + 40 * t.e)
+    for f in src_dir.glob("*_B*.tif"):
+        with rasterio.open(f) as src:
+            win = from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
+            prof = src.profile | {"width": int(win.width), "height": int(win.height),
+                                  "transform": src.window_transform(win)}
+            with rasterio.open(dst / f.name, "w", **prof) as out:
+                out.write(src.read(window=win))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def paris_crop(tmp_path_factory):
+    root = tmp_path_factory.mktemp("paris")
+    return _crop_city("paris", 1, root / "imgs_1"), _crop_city("paris", 2, root / "imgs_2")
+
+
+def test_oscd_city_writes_cogs_on_before_grid_and_wgs84_polygons(paris_crop, tmp_path):
+    before, after = paris_crop
+    summary = run_change(before, after, tmp_path, method="zeroshot")
+    for name in ("score.tif", "mask.tif"):
+        valid, errors, _ = cog_validate(str(tmp_path / name))
+        assert valid, errors
+    ref = next(before.glob("*_B02.tif"))
+    with rasterio.open(ref) as r, rasterio.open(tmp_path / "mask.tif") as m:
+        assert (m.crs, m.width, m.height) == (r.crs, r.width, r.height)
+        assert m.transform.almost_equals(r.transform)
+        mask = m.read(1)
+        lon0, lat0, lon1, lat1 = r.bounds
+    assert set(np.unique(mask)) <= {0, 1, 255}
+    assert summary["changed_pixels"] == int((mask == 1).sum())
+    assert summary["before"]["date"] == "2016-11-30"
+    assert summary["after"]["date"] == "2017-11-07"
+    assert "S2_SWIR" in summary["galileo_groups"] and summary["regime"] == "s2"
+    fc = json.loads((tmp_path / "changes.geojson").read_text())
+    assert fc["properties"]["crs"] == "EPSG:4326"
+    assert len(fc["features"]) == summary["n_patches"] > 0
+    for feat in fc["features"]:
+        lon, lat = feat["properties"]["centroid"]
+        assert lon0 <= lon <= lon1 and lat0 <= lat <= lat1
+        # 10 m pixels: a patch's ground area is its pixel count times ~100 m² (EPSG:4326 grid, geodesic area)
+        assert 60 * feat["properties"]["area_px"] < feat["properties"]["area_m2"] < 160 * feat["properties"]["area_px"]
+    assert summary["changed_km2"] == pytest.approx(summary["changed_pixels"] * 1.1e-4, rel=0.3)
+
+
+def test_levir_pairs_pixel_grid_beat_chance(tmp_path):
+    """Zero-shot on the LEVIR pairs: outputs on the pixel grid, and change found better than at random."""
+    from tools.change.evaluate import ab_pairs
+
+    total = np.zeros(4, int)
+    positives = 0
+    for pair in ab_pairs(geodata_path("levir-dsifn-samples/LEVIR")):
+        out = tmp_path / pair.name
+        summary = run_change(pair.before, pair.after, out, method="zeroshot")
+        assert summary["georeferenced"] is False and summary["changed_km2"] is None
+        fc = json.loads((out / "changes.geojson").read_text())
+        assert fc["properties"]["georeferenced"] is False and fc["properties"]["crs"] == "pixel"
+        for feat in fc["features"]:
+            x, y = feat["properties"]["centroid"]
+            assert 0 <= x <= 256 and 0 <= y <= 256 and feat["properties"]["area_m2"] is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(out / "mask.tif") as m:
+                pred = m.read(1) == 1
+        assert pred.shape == (256, 256)
+        label = read_label(pair)
+        total += confusion(pred, label)
+        positives += int(label.sum())
+    m = metrics(total)
+    assert m["precision"] > 1.1 * positives / total.sum()  # above flagging pixels at random
+    assert m["recall"] < 0.9 and m["f1"] > 0.2  # not flagging everything
+
+
+def _warp_to_wgs84(src_path, dst_path):
+    """Writes the same image on another grid (EPSG:4326, other pixel size), as a second sensor would."""
+    with rasterio.open(src_path) as src:
+        transform, w, h = calculate_default_transform(src.crs, "EPSG:4326", src.width, src.height, *src.bounds,
+                                                      resolution=(6.5e-5, 4.5e-5))
+        prof = src.profile | {"crs": "EPSG:4326", "transform": transform, "width": w, "height": h}
+        with rasterio.open(dst_path, "w", **prof) as dst:
+            for b in range(1, src.count + 1):
+                reproject(rasterio.band(src, b), rasterio.band(dst, b), resampling=rasterio.enums.Resampling.bilinear)
+
+
+def test_mismatched_grids_are_aligned_on_before_grid(tmp_path):
+    naip = geodata_path("naip-timeseries")
+    before = naip / "m_4709963_se_14_1_20180716.tif"
+    other_date = naip / "m_4709963_se_14_1_20090818.tif"
+    warped = tmp_path / "m_4709963_se_14_1_20180716_wgs84.tif"
+    _warp_to_wgs84(before, warped)
+    same = run_change(before, warped, tmp_path / "same", method="cva")
+    diff = run_change(before, other_date, tmp_path / "diff", method="cva")
+    with rasterio.open(before) as b, rasterio.open(tmp_path / "same" / "mask.tif") as m:
+        assert (m.crs, m.shape) == (b.crs, b.shape) and m.transform.almost_equals(b.transform)
+    with rasterio.open(tmp_path / "same" / "score.tif") as s1, rasterio.open(tmp_path / "diff" / "score.tif") as s2:
+        same_score, diff_score = np.nanmedian(s1.read(1)), np.nanmedian(s2.read(1))
+    # the same image on another grid, once aligned, differs far less than a real second date
+    assert same_score < 0.4 * diff_score
+    assert same["before"]["date"] == "2018-07-16" and diff["after"]["date"] == "2009-08-18"
+
+
+def test_non_overlapping_scenes_are_refused(tmp_path):
+    naip = geodata_path("naip-timeseries/m_4709963_se_14_1_20180716.tif")
+    paris = geodata_path("oscd-s2/images/paris/imgs_1")
+    with pytest.raises(BadInputError, match="do not overlap"):
+        run_change(naip, paris, tmp_path, method="cva")
+
+
+def test_corrupt_and_missing_files_are_refused(tmp_path):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00" + b"\x13" * 500)
+    good = geodata_path("naip-timeseries/m_4709963_se_14_1_20180716.tif")
+    with pytest.raises(BadInputError, match="cannot read broken.tif"):
+        run_change(good, bad, tmp_path / "out", method="cva")
+    with pytest.raises(BadInputError, match="no such file"):
+        run_change(good, tmp_path / "nothere.tif", tmp_path / "out", method="cva")

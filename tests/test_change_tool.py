@@ -1,0 +1,56 @@
+"""`detect_change` over a catalog place: scene pair choice, outputs under the data dir, facts and map layers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from assistant.errors import NotFoundError
+from tools.data import geodata_path
+
+torch.set_num_threads(1)
+NAIP = ["m_4709963_se_14_1_20090818.tif", "m_4709963_se_14_1_20150926.tif", "m_4709963_se_14_1_20200831.tif"]
+
+
+@pytest.fixture
+def catalog(tmp_data_dir):
+    from tools.catalog import open_catalog
+
+    cat = open_catalog()
+    cat.ingest([geodata_path(f"naip-timeseries/{n}") for n in NAIP], place="Prairie Test")
+    return cat
+
+
+def test_detect_change_over_a_place_picks_dates_and_returns_layers(catalog, tmp_data_dir):
+    from tools.change import detect_change
+
+    seen = []
+    result = detect_change(place="Prairie Test", start_date="2010-01-01", end_date="2021-01-01", method="cva",
+                           progress=lambda f, m: seen.append(f))
+    facts = result.facts
+    # earliest scene on/after the start and latest on/before the end
+    assert (facts["before_date"], facts["after_date"]) == ("2015-09-26", "2020-08-31")
+    assert facts["sensor"] == "naip" and facts["method"] == "cva"
+    assert facts["changed_km2"] > 0 and 0 < facts["changed_percent"] < 100
+    assert seen and seen[-1] == 1.0 and sorted(seen) == seen
+    kinds = [layer.kind for layer in result.layers]
+    assert kinds.count("tiles") == 3 and kinds.count("geojson") == 1
+    polygons = next(layer for layer in result.layers if layer.kind == "geojson")
+    assert polygons.data["features"] and polygons.legend and polygons.style["color"]
+    lon, lat = polygons.data["features"][0]["properties"]["centroid"]
+    assert -100 < lon < -98 and 46 < lat < 48  # North Dakota
+    results = (tmp_data_dir / "results" / "change").resolve()
+    for f in result.files:
+        assert Path(f).resolve().is_relative_to(results) and Path(f).exists()
+    summary = json.loads(Path(result.files[-1]).read_text())
+    assert summary["before"]["scene_id"] == facts["before_scene"]
+
+
+def test_detect_change_without_a_pair_says_why(catalog):
+    from tools.change import detect_change
+
+    with pytest.raises(NotFoundError, match="no two dated scenes"):
+        detect_change(place="Atlantis")
