@@ -274,3 +274,12 @@ def test_session_token_roundtrip_keeps_steps():
     session = Session(turns=[ChatTurn(role="user", content="Where is Rennes?")])
     restored = Session.from_token(session.to_token())
     assert session_messages(restored) == [{"role": "user", "content": "Where is Rennes?"}]
+
+
+def test_new_conversation_empties_chat_and_map(handlers):
+    sid, _, _ = handlers.load({})
+    _last(handlers.respond(sid, CHANGE_Q))
+    rev_before, _ = handlers.store.map_state(sid)
+    assert handlers.clear(sid) == []
+    rev, state = handlers.store.map_state(sid)
+    assert rev > rev_before and state["layers"] == [] and handlers.store.get(sid).turns == []

@@ -7,9 +7,7 @@ alone. With the real agent, the data dir must hold a demo catalog: SENTINELLE_E2
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,18 +16,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, agent_mode
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "e2e"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-
-
-def agent_mode() -> str:
-    wanted = os.environ.get("SENTINELLE_E2E_AGENT")
-    if wanted:
-        return wanted
-    return "real" if importlib.util.find_spec("assistant.agent") is not None else "fake"
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def _free_port() -> int:
@@ -103,9 +93,3 @@ def page(browser):
     pg = context.new_page()
     yield pg
     context.close()
-
-
-def shot(page, name: str) -> None:
-    """Keep a screenshot under artifacts/e2e/ (gitignored) as evidence of what the browser showed."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))

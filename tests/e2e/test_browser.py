@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 import pytest
-from conftest import agent_mode, shot
+from browser_helpers import agent_mode, shot
 
 from tools.data import geodata_path
 
