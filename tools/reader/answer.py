@@ -121,7 +121,7 @@ def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[s
     if classes:
         label, score = classes[0]
         alts = ", ".join(f"{label_text(lbl, language)} ({s:.2f})" for lbl, s in classes[1:3]) or "-"
-        key = "scene_restricted" if facts.get("scene_candidates") else ("scene" if score >= 0.2 else "scene_unsure")
+        key = "scene_restricted" if facts.get("scene_candidates") else ("scene" if score >= 0.4 else "scene_unsure")
         parts.append(t[key].format(label=label_text(label, language), score=score, alternatives=alts))
     parts.extend(_cover_sentences(intent, facts, t, language))
     if "facts" in intent.topics or facts.get("georeferenced"):

@@ -25,7 +25,7 @@ from assistant.config import get_settings
 from assistant.errors import BadInputError
 from assistant.events import ProgressCallback, no_progress
 
-RECIPE = "lite0-levels-flip4-logreg-v1"
+RECIPE = "lite0-levels-flip4-logreg-v2"
 PROBE_C = 10.0
 MODEL_DESCRIPTION = "EfficientNet-Lite0 (ImageNet) features + logistic-regression probe on AID exemplar scenes"
 
@@ -87,6 +87,7 @@ class SceneClassifier:
     labels: np.ndarray
     hashes: list[str]
     key: str
+    temperature: float = 1.0
 
     @staticmethod
     def fit(features: np.ndarray, labels: Sequence[str], hashes: list[str] | None = None,
@@ -105,15 +106,30 @@ class SceneClassifier:
                                labels, hashes or [], key)  # fmt: skip
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """(N, classes) probabilities."""
-        return softmax(_centre(features, self.mean) @ self.coef.T + self.intercept)
+        """(N, classes) probabilities, temperature-scaled so a score of 0.8 is right about 80% of the time."""
+        return softmax((_centre(features, self.mean) @ self.coef.T + self.intercept) / self.temperature)
+
+    def calibrate(self, folds: int = 10) -> float:
+        """Fit the softmax temperature on out-of-fold predictions (min. negative log-likelihood over a grid).
+
+        The L2-regularised probe is under-confident on its own (on AID: mean top score 0.57 at 88% accuracy).
+        """
+        oof = np.log(np.clip(cross_validate(self, folds), 1e-12, 1.0))
+        truth = np.array([self.classes.index(label) for label in self.labels])
+
+        def nll(t: float) -> float:
+            return float(-np.log(softmax(oof / t)[np.arange(len(truth)), truth] + 1e-12).mean())
+
+        self.temperature = min((0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0), key=nll)
+        return self.temperature
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, classes=np.array(self.classes), mean=self.mean, coef=self.coef,
                             intercept=self.intercept, features=self.features, labels=self.labels,
-                            hashes=np.array(self.hashes), key=np.array(self.key))  # fmt: skip
+                            hashes=np.array(self.hashes), key=np.array(self.key),
+                            temperature=np.array(self.temperature))  # fmt: skip
         tmp.replace(path)
 
     @staticmethod
@@ -121,7 +137,7 @@ class SceneClassifier:
         with np.load(path, allow_pickle=False) as data:
             return SceneClassifier([str(c) for c in data["classes"]], data["mean"], data["coef"], data["intercept"],
                                    data["features"], data["labels"].astype(str), [str(h) for h in data["hashes"]],
-                                   str(data["key"]))  # fmt: skip
+                                   str(data["key"]), float(data["temperature"]))  # fmt: skip
 
 
 def _centre(features: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -171,6 +187,8 @@ def build(source: Path | None = None, *, progress: ProgressCallback = no_progres
         feats.append(embed([load_rgb(r.path) for r in chunk]))
     features = np.concatenate(feats)
     classifier = SceneClassifier.fit(features, [r.label for r in rows], [file_hash(r.path) for r in rows], key)
+    progress(0.95, "calibrating the scene scores")
+    classifier.calibrate()
     classifier.save(cache)
     progress(1.0, f"scene bank ready: {len(rows)} exemplars, {len(classifier.classes)} classes")
     return classifier
