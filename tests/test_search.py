@@ -90,12 +90,13 @@ def test_side_table_filters_match_chroma_where(tmp_path):
     assert index.count() == n
     for filters in [Filters(start=1.5e9, end=1.6e9), Filters(platform="landsat-8", max_cloud_cover=30.0),
                     Filters(bbox=[-2, 42, 2, 46]), Filters(scene_ids={"s1", "s7"}, platform="sentinel-2")]:
-        mask = index.table().mask(filters)
+        table = index.table()
+        mask = table.mask(filters)
         where = index.img.get(where=filters.to_where(), include=[])["ids"]
-        assert set(where) == {ids[i] for i in np.flatnonzero(mask)}
+        assert set(where) == {table.ids[i] for i in np.flatnonzero(mask)}
         q = vecs[3]
         ours = [h.id for h in index.query(q, 5, filters)]
-        brute = [ids[i] for i in np.argsort(-(vecs @ q) + 1e9 * (~mask))[: min(5, mask.sum())]]
+        brute = [table.ids[i] for i in np.argsort(-(table.vectors @ q) + 1e9 * (~mask))[: min(5, mask.sum())]]
         assert ours == brute
     assert [h.id for h in index.query(vecs[7], 3, exclude_ids={"c7"})][0] != "c7"
     assert Filters(platform="landsat").empty() is False
@@ -120,22 +121,26 @@ def test_cli_registers_search_and_index_subcommands():
     eval_search.register(inner)
 
 
-def test_big_candidate_sets_are_shortlisted_on_reduced_vectors_without_losing_the_best():
-    from tools.search.index import SHORTLIST, SideTable
+def test_big_filtered_sets_are_scored_in_place_over_contiguous_spans():
+    from tools.search.index import EXACT_MAX_CANDIDATES, SideTable, mask_spans
 
+    assert mask_spans(np.array([0, 1, 1, 0, 0, 1, 0, 1], bool), gap=0) == [(1, 3), (5, 6), (7, 8)]
+    assert mask_spans(np.array([0, 1, 1, 0, 0, 1, 0, 1], bool), gap=2) == [(1, 8)]
     rng = np.random.default_rng(3)
-    n, dim = 6000, 256
-    centres = rng.normal(size=(40, dim))
-    vecs = (centres[rng.integers(0, 40, n)] + 0.7 * rng.normal(size=(n, dim))).astype(np.float32)
+    n, dim = 15000, 64
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    metas = [{"scene_id": f"s{i % 50}", "platform": "naip" if i % 3 else "landsat-8"} for i in range(n)]
+    metas = [{"scene_id": f"s{i % 90}", "platform": ["naip", "landsat-8", "sentinel-2"][i % 3],
+              "datetime": int(1.5e9 + (i % 90) * 86400), "cloud_cover": float(i % 90)} for i in range(n)]
     table = SideTable(np.array([f"c{i}" for i in range(n)], dtype=object), vecs, metas, [None] * n)
-    mask = table.mask(Filters(platform="naip"))
-    assert mask.sum() == 4000 and SHORTLIST < mask.sum()
-    overlap = []
-    for q in vecs[rng.integers(0, n, 20)]:
-        got = [h.id for h in ChipIndex._shortlist(table, q, mask, 10, None)]
-        truth = list(table.ids[np.argsort(-np.where(mask, vecs @ q, -np.inf))[:10]])
-        assert got[0] == truth[0] and all(metas[int(i[1:])]["platform"] == "naip" for i in got)
-        overlap.append(len(set(got) & set(truth)) / 10)
-    assert np.mean(overlap) >= 0.95
+    assert list(table.platform) == sorted(table.platform)  # rows partitioned by platform, then date
+    for filters in (Filters(platform="naip"), Filters(platform="naip", start=int(1.5e9 + 10 * 86400)),
+                    Filters(max_cloud_cover=60.0)):
+        mask = table.mask(filters)
+        spans = mask_spans(mask)
+        assert mask.sum() > EXACT_MAX_CANDIDATES
+        for q in vecs[:5]:
+            got = [h.id for h in ChipIndex._spans(table, q, spans, mask, 10, None)]
+            truth = list(table.ids[np.argsort(-np.where(mask, table.vectors @ q, -np.inf))[:10]])
+            assert got == truth
+    assert len(mask_spans(table.mask(Filters(platform="naip")))) == 1

@@ -2,9 +2,10 @@
 
 chromadb is the store of record (embedded `PersistentClient` at `settings.chroma_root`, or a chroma server at
 `settings.chroma_url`). Its `where` filters cost 130-295 ms per query at 100k chips, so filtered queries resolve
-the filters on an in-memory side table (metadata columns as numpy arrays) and score the surviving candidates
-exactly; large candidate sets go to chroma's HNSW with over-fetching and are post-filtered on the same table.
-The side table is rebuilt from chroma whenever the collection's count changes.
+the filters on an in-memory side table (metadata columns as numpy arrays, rows sorted by platform, date and
+scene) and score the surviving rows exactly: few rows are gathered, contiguous spans are scored in place; only
+very large candidate sets go to chroma's HNSW with over-fetching, post-filtered on the same table. The side table
+is rebuilt from chroma (or its disk cache) whenever the collection changes.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from assistant.config import get_settings
 from assistant.errors import ModelUnavailableError
 from tools.search.encoders import DEFAULT_ENCODER, collection_name
 
-EXACT_MAX_CANDIDATES = 4_000  # above this, filtered queries shortlist on PCA-reduced vectors, then re-rank exactly
+EXACT_MAX_CANDIDATES = 4_000  # up to this many filtered rows are gathered and scored exactly
+SPAN_MAX_ROWS = 40_000  # filtered rows in contiguous spans up to this many are scored in place (no copy)
+MAX_SPANS = 512  # more spans than this: gather instead
 EXACT_MAX_UNFILTERED = 5_000  # unfiltered image queries on bigger indexes go to chroma's HNSW
-REDUCED_DIM = 128  # PCA dimensions of the shortlist pass
-SHORTLIST = 256  # candidates re-ranked with the full vectors
 PAGE = 5_000
 NO_TIME = np.iinfo(np.int64).min
 
@@ -101,21 +102,18 @@ class SideTable:
         self.bbox = np.array([[x.get(k, np.nan) for k in ("west", "south", "east", "north")] for x in m],
                              dtype=np.float64).reshape(len(m), 4)
         self.scene = np.array([str(x.get("scene_id", "")) for x in m], dtype=object)
+        # Rows sorted by (platform, date, scene): platform and date filters select a few contiguous spans, which are
+        # scored in place without copying vectors (the temporal/platform partitioning of the index).
+        order = np.lexsort((self.scene.astype(str), self.t, self.platform)) if len(m) else np.arange(0)
+        if len(order) and np.any(order != np.arange(len(order))):
+            self.ids, self.vectors = self.ids[order], np.ascontiguousarray(self.vectors[order])
+            self.metadatas = [self.metadatas[i] for i in order]
+            self.documents = [self.documents[i] for i in order]
+            self.t, self.platform, self.cloud = self.t[order], self.platform[order], self.cloud[order]
+            self.bbox, self.scene = self.bbox[order], self.scene[order]
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def reduced(self) -> tuple[np.ndarray, np.ndarray]:
-        """(N, REDUCED_DIM) PCA projection of the vectors and its basis, computed once (shortlists of big sets)."""
-        cached = getattr(self, "_reduced", None)
-        if cached is None:
-            rng = np.random.default_rng(0)
-            sample = self.vectors[rng.choice(len(self), min(len(self), 20_000), replace=False)]
-            _, _, vt = np.linalg.svd(sample - sample.mean(axis=0), full_matrices=False)
-            basis = np.ascontiguousarray(vt[:REDUCED_DIM], dtype=np.float32)
-            cached = (np.ascontiguousarray(self.vectors @ basis.T), basis)
-            self._reduced = cached
-        return cached
 
     def mask(self, f: Filters) -> np.ndarray:
         """Boolean mask of the rows passing the filters; unknown cloud cover passes, unknown dates do not."""
@@ -140,6 +138,17 @@ class SideTable:
 
     def hit(self, row: int, score: float) -> Hit:
         return Hit(str(self.ids[row]), float(score), self.metadatas[row], self.documents[row])
+
+
+def mask_spans(mask: np.ndarray, gap: int = 64) -> list[tuple[int, int]]:
+    """Contiguous [start, end) row spans covering the True rows; spans closer than `gap` rows are merged."""
+    if not mask.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    starts, ends = edges[0::2], edges[1::2]
+    keep = np.concatenate([[True], starts[1:] - ends[:-1] > gap])
+    merged_ends = np.concatenate([ends[np.flatnonzero(keep)[1:] - 1], [ends[-1]]])
+    return list(zip(starts[keep].tolist(), merged_ends.tolist(), strict=True))
 
 
 def platform_matches(stored: str, wanted: str) -> bool:
@@ -302,19 +311,26 @@ class ChipIndex:
             return self._hnsw(table, q, want, None, exclude_ids)[:k]
         mask = table.mask(filters)
         cand = np.flatnonzero(mask)
-        if len(cand) <= EXACT_MAX_CANDIDATES or table.vectors.shape[1] <= REDUCED_DIM:
+        if len(cand) <= EXACT_MAX_CANDIDATES:
             return self._exact(table, q, cand, want, exclude_ids)[:k]
-        return self._shortlist(table, q, mask, want, exclude_ids)[:k]
+        spans = mask_spans(mask)
+        if len(spans) <= MAX_SPANS and sum(b - a for a, b in spans) <= SPAN_MAX_ROWS:
+            return self._spans(table, q, spans, mask, want, exclude_ids)[:k]
+        if kind == "txt":
+            return self._exact(table, q, cand, want, exclude_ids)[:k]
+        return self._hnsw(table, q, want, mask, exclude_ids)[:k]
 
     @staticmethod
-    def _shortlist(table: SideTable, q: np.ndarray, mask: np.ndarray, k: int, exclude: set[str] | None) -> list[Hit]:
-        """Score every row on PCA-reduced vectors (no gather of full rows), mask, re-rank the best exactly."""
-        reduced, basis = table.reduced()
-        scores = reduced @ (basis @ q)
-        scores[~mask] = -np.inf
-        n = min(max(SHORTLIST, 8 * k), int(mask.sum()))
-        rows = np.argpartition(-scores, n - 1)[:n]
-        return ChipIndex._exact(table, q, np.sort(rows), k, exclude)
+    def _spans(table: SideTable, q: np.ndarray, spans: list[tuple[int, int]], mask: np.ndarray, k: int,
+               exclude: set[str] | None) -> list[Hit]:
+        """Exact scores of contiguous row spans, computed on views of the vector matrix (no copy)."""
+        scores = np.concatenate([table.vectors[a:b] @ q for a, b in spans])
+        rows = np.concatenate([np.arange(a, b) for a, b in spans])
+        scores[~mask[rows]] = -np.inf
+        k = min(k, int(mask.sum()))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [table.hit(int(rows[i]), scores[i]) for i in top if not exclude or table.ids[rows[i]] not in exclude]
 
     @staticmethod
     def _exact(table: SideTable, q: np.ndarray, rows: np.ndarray, k: int, exclude: set[str] | None) -> list[Hit]:
