@@ -69,7 +69,7 @@ def reader(small_bank, monkeypatch, tmp_data_dir):
     monkeypatch.setenv("SENTINELLE_VLM_BACKEND", "offline")
     monkeypatch.setattr(bank, "default_source", lambda: small_bank["source"])
     monkeypatch.setattr(bank, "bank_path", lambda: small_bank["cache"])
-    bank._cached.cache_clear()
+    bank.clear_cache()
     from tools.reader import read_image
 
     return read_image

@@ -29,6 +29,12 @@ def _payload(result: Any) -> dict[str, Any]:
             "layers": [layer.model_dump(exclude_none=True) for layer in result.layers]}  # fmt: skip
 
 
+def _progress(fraction: float, message: str) -> None:
+    """Long steps (building the scene bank on first use) are reported on stderr; stdout stays JSON."""
+    if "bank" in message or "calibrat" in message:
+        print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+
+
 def _bbox(text: str | None) -> list[float] | None:
     if not text:
         return None
@@ -53,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             print(text, end="", flush=True)
 
     result = read_image(args.question, image=args.image, scene_id=args.scene, bbox=_bbox(args.bbox),
-                        language=args.language, on_token=on_token)  # fmt: skip
+                        language=args.language, on_token=on_token, progress=_progress)  # fmt: skip
     if args.json:
         print(json.dumps(_payload(result), ensure_ascii=False, default=str))
         return 0
@@ -92,7 +98,8 @@ def run_batch(args: argparse.Namespace) -> int:
             image = str(base / image)
         try:
             result = read_image(row.get("question") or args.question, image=image, scene_id=row.get("scene_id"),
-                                bbox=row.get("bbox"), language=row.get("language") or args.language)  # fmt: skip
+                                bbox=row.get("bbox"), language=row.get("language") or args.language,
+                                progress=_progress)  # fmt: skip
             out = {"id": row.get("id"), **_payload(result)}
         except SentinelleError as exc:
             out = {"id": row.get("id"), "error": str(exc)}

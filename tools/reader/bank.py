@@ -16,7 +16,6 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -194,18 +193,22 @@ def build(source: Path | None = None, *, progress: ProgressCallback = no_progres
     return classifier
 
 
-@lru_cache(maxsize=4)
-def _cached(source: str, cache: str) -> SceneClassifier:
-    return build(Path(source), cache=Path(cache))
+_loaded: dict[tuple[str, str], SceneClassifier] = {}
 
 
 def get_classifier(progress: ProgressCallback = no_progress) -> SceneClassifier:
-    """The process-wide classifier (built or read once; thread-safe)."""
+    """The process-wide classifier, built (first run: about a minute) or read from its cache once; thread-safe."""
+    key = (str(default_source()), str(bank_path()))
     with _lock:
-        source, cache = str(default_source()), str(bank_path())
-        if _cached.cache_info().currsize == 0 or not bank_path().is_file():
-            progress(0.0, "loading the scene bank")
-        return _cached(source, cache)
+        if key not in _loaded:
+            _loaded[key] = build(Path(key[0]), cache=Path(key[1]), progress=progress)
+        return _loaded[key]
+
+
+def clear_cache() -> None:
+    """Forget loaded classifiers (tests that swap the source or the data dir)."""
+    with _lock:
+        _loaded.clear()
 
 
 def ranked(probs: np.ndarray, classes: list[str], top: int = 5,
