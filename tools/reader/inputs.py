@@ -309,6 +309,6 @@ def _load_scene(scene_id: str, bbox: list[float] | None, max_side: int) -> Image
     loaded = _load_raster(path, scene_id, bbox=bbox, max_side=max_side, item=item)
     loaded.platform = loaded.platform or item.properties.get("platform")
     gsd = item.properties.get("gsd")
-    if gsd and loaded.gsd is None:
+    if gsd:  # the sensor's nominal GSD beats one derived from a reprojected (e.g. EPSG:4326) grid
         loaded.gsd = float(gsd)
     return loaded
