@@ -275,3 +275,19 @@ def test_eval_scenes_is_out_of_fold_for_bank_images(reader, small_bank, tmp_path
     assert "12 bank images scored out-of-fold" in scores["protocol"]
     assert "12 held-out images" in scores["protocol"]
     assert 0.5 <= scores["top1"] <= scores["top3"] <= 1.0
+
+
+def test_16bit_png_is_stretched_not_saturated(tmp_path):
+    import rasterio
+    from PIL import Image
+
+    from tools.reader.inputs import load
+
+    with rasterio.open(geodata_path("spacenet-solaris") / "atlanta" / "sample_geotiff.tif") as src:
+        pan = src.read(1)[:300, :300]
+    target = tmp_path / "pan16.png"
+    Image.fromarray(pan.astype(np.uint16)).save(target)
+    img = load(target)
+    assert img.rgb.shape == (300, 300, 3) and img.rgb.dtype == np.uint8
+    assert 30 < img.rgb.mean() < 225 and img.rgb.std() > 20
+    assert not img.georeferenced and img.bands == {}

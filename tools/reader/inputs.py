@@ -107,8 +107,12 @@ def _load_picture(path: Path, max_side: int) -> ImageInput:
             if width * height > settings.max_pixels:
                 raise BadInputError(f"image '{path.name}' is {width} x {height} px, over the size limit")
             pil.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale when big
-            rgb_image = pil.convert("RGB")
-            rgb_image.load()
+            if pil.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit / float grey: stretch, don't clip to white
+                grey = np.asarray(pil, dtype=np.float32)
+                rgb_image = Image.fromarray(np.dstack([stretch(grey, np.isfinite(grey))] * 3))
+            else:
+                rgb_image = pil.convert("RGB")
+                rgb_image.load()
     except UnidentifiedImageError as exc:
         raise BadInputError(f"'{path.name}' is not an image Sentinelle can read") from exc
     except Image.DecompressionBombError as exc:
