@@ -145,3 +145,21 @@ def test_corrupt_and_missing_files_are_refused(tmp_path):
         run_change(good, bad, tmp_path / "out", method="cva")
     with pytest.raises(BadInputError, match="no such file"):
         run_change(good, tmp_path / "nothere.tif", tmp_path / "out", method="cva")
+
+
+def test_cloud_masking_excludes_pixels_when_bands_allow(tmp_path):
+    root = tmp_path / "bercy"
+    before = _crop_city("bercy", 1, root / "imgs_1", size=256)
+    after = _crop_city("bercy", 2, root / "imgs_2", size=256)
+    plain = run_change(before, after, tmp_path / "plain", method="cva")
+    masked = run_change(before, after, tmp_path / "clouds", method="cva", clouds=True)
+    info = masked["clouds"]
+    assert info["applied"] is True
+    assert masked["masked_pixels"] >= plain["masked_pixels"]
+    assert masked["masked_pixels"] - plain["masked_pixels"] <= info["date1_cloud_pixels"] + info["date2_cloud_pixels"]
+    with rasterio.open(tmp_path / "clouds" / "mask.tif") as m:
+        assert int((m.read(1) == 255).sum()) == masked["masked_pixels"]
+    naip = geodata_path("naip-timeseries")
+    rgbn = run_change(naip / "m_4709963_se_14_1_20150926.tif", naip / "m_4709963_se_14_1_20200831.tif",
+                      tmp_path / "naip", method="cva", clouds=True)
+    assert rgbn["clouds"]["applied"] is False and "reflectance" in rgbn["clouds"]["reason"]

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="auto", choices=["auto", "zeroshot", "head", "cva"])
     p.add_argument("--encoder", default="nano", choices=["nano", "tiny", "base"], help="Galileo size")
     p.add_argument("--threshold", type=float, help="override the decision threshold on the score")
+    p.add_argument("--clouds", action="store_true", help="leave out clouds and shadows (ukis-csmask)")
+    p.add_argument("--window", type=int, nargs=4, metavar=("COL", "ROW", "WIDTH", "HEIGHT"),
+                   help="process only this pixel window of BEFORE (georeferenced inputs)")
     p.add_argument("--regime", default="all", choices=["s2", "vhr", "all"], help="train-head: which head")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -58,7 +61,8 @@ def _run(args: argparse.Namespace) -> int:
     update, close = _progress_bar(args.quiet)
     try:
         summary = run_change(args.inputs[0], args.inputs[1], args.out, method=args.method, progress=update,
-                             encoder_size=args.encoder, threshold=args.threshold)
+                             encoder_size=args.encoder, threshold=args.threshold, clouds=args.clouds,
+                             window=tuple(args.window) if args.window else None)
     finally:
         close()
     if args.json:

@@ -12,6 +12,7 @@ import math
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -193,8 +194,11 @@ def to_cog(src: Path, dst: Path) -> None:
 
 def run_change(before, after, out_dir: Path, method: str = "auto", progress: ProgressCallback = no_progress,
                encoder_size: str = "nano", head: object | None = None, threshold: float | None = None,
-               window: tuple[int, int, int, int] | None = None) -> dict:
-    """Runs a change job end to end; returns the summary (also written to summary.json)."""
+               window: tuple[int, int, int, int] | None = None, clouds: bool = False) -> dict:
+    """Runs a change job end to end; returns the summary (also written to summary.json).
+
+    With `clouds`, clouds and shadows of either date (ukis-csmask, when the bands allow) are left out.
+    """
     t0 = time.perf_counter()
     progress(0.0, "opening images")
     job = prepare(before, after, method, encoder_size, head, window)
@@ -206,10 +210,25 @@ def run_change(before, after, out_dir: Path, method: str = "auto", progress: Pro
     edges = np.linspace(0.0, hi, 1025)
     hist = np.zeros(1024, np.int64)
     n_valid = 0
+    cloud_info: dict = {"requested": clouds, "applied": False}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".work") as tmp:
         tmp_score = Path(tmp) / "score.tif"
         with (AlignedReader(job.before, grid) as r1, AlignedReader(job.after, grid) as r2,
-              rasterio.open(tmp_score, "w", **_profile(grid, "float32", float("nan"))) as dst):
+              ExitStack() as stack):
+            cloud_readers = []
+            if clouds:
+                from tools.change.clouds import cloud_bands, write_cloud_mask
+
+                if cloud_bands(job.bms[0]) is None:
+                    cloud_info["reason"] = "needs Sentinel-2 reflectance in blue, green, red and NIR"
+                else:
+                    progress(0.02, "masking clouds and shadows")
+                    for k, (reader, bm) in enumerate(((r1, job.bms[0]), (r2, job.bms[1]))):
+                        path = Path(tmp) / f"clouds_{k}.tif"
+                        cloud_info[f"date{k + 1}_cloud_pixels"] = write_cloud_mask(reader, bm, grid, path)
+                        cloud_readers.append(stack.enter_context(rasterio.open(path)))
+                    cloud_info["applied"] = True
+            dst = stack.enter_context(rasterio.open(tmp_score, "w", **_profile(grid, "float32", float("nan"))))
             done = 0
             for batch in _batches(cores, regime.batch):
                 raw1 = np.stack([_read_padded(r1, w, grid, regime) for w in batch])
@@ -221,6 +240,8 @@ def run_change(before, after, out_dir: Path, method: str = "auto", progress: Pro
                     s = scores[k, o : o + h, o : o + wd].astype(np.float32)
                     ok = _valid(raw1[k][:, o : o + h, o : o + wd], job.before.nodata) & _valid(
                         raw2[k][:, o : o + h, o : o + wd], job.after.nodata)
+                    for cr in cloud_readers:
+                        ok &= cr.read(1, window=w) == 0
                     s[~ok] = np.nan
                     dst.write(s, 1, window=w)
                     v = s[ok]
@@ -237,6 +258,7 @@ def run_change(before, after, out_dir: Path, method: str = "auto", progress: Pro
         to_cog(tmp_mask, out_dir / "mask.tif")
     progress(0.97, "writing summary")
     summary = _summary(job, poly, threshold, n_valid, out_dir, time.perf_counter() - t0)
+    summary["clouds"] = cloud_info
     (out_dir / "changes.geojson").write_text(json.dumps(poly["geojson"]))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     progress(1.0, "done")
