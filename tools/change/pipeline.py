@@ -35,6 +35,7 @@ METHODS = ("zeroshot", "head", "cva")
 SCORE_RANGE = {"zeroshot": 1.0, "cva": 6.0, "head": 1.0}
 NODATA_MASK = 255
 BLOCK = 1024
+GDAL_CACHE_MB = 128
 
 
 @lru_cache(maxsize=4)
@@ -199,6 +200,11 @@ def run_change(before, after, out_dir: Path, method: str = "auto", progress: Pro
 
     With `clouds`, clouds and shadows of either date (ukis-csmask, when the bands allow) are left out.
     """
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):  # GDAL's block cache would otherwise grow with the scene
+        return _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds)
+
+
+def _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds) -> dict:
     t0 = time.perf_counter()
     progress(0.0, "opening images")
     job = prepare(before, after, method, encoder_size, head, window)
