@@ -1,9 +1,9 @@
 """Offline image reader: per-image latency once loaded (goal < 0.2 s on CPU), against a baseline in the same run.
 
 Baseline = what was measured before this reader: one view, head features only, k-NN (k=5) over the bank.
-Reader = 4 flip views, multi-stage features, logistic-regression probe; and the whole `read_image` call
-(decode + classify + template answer). With `--accuracy`, both are also scored on the bank's labelled folder
-(10-fold stratified CV, fitted per fold; k-NN and probe see only the training folds).
+Reader = 4 flip views, multi-stage features, logistic-regression probe trained on every view; and the whole
+`read_image` call (decode + classify + template answer). With `--accuracy`, both are also scored on the bank's
+labelled folder (10-fold stratified CV, fitted per fold; k-NN and probe see only the training folds).
 
     python benchmarks/bench_reader.py [--images 30] [--threads 1] [--accuracy]
 """
@@ -51,13 +51,12 @@ def _accuracy(rows, images) -> dict[str, tuple[float, float]]:
     labels = np.array([r.label for r in rows])
     classes = sorted(set(labels))
     base = embed_rgb(images)
-    ours = bank.embed(images)
+    ours, ours_views = bank.embed_training(images)
     y = np.array([classes.index(label) for label in labels])
     scores = {"baseline": np.zeros((len(rows), len(classes))), "reader": np.zeros((len(rows), len(classes)))}
     for train, test in StratifiedKFold(10, shuffle=True, random_state=0).split(base, labels):
         scores["baseline"][test] = _knn_scores(base[train], labels[train], classes, base[test])
-        probe = bank.SceneClassifier.fit(ours[train], labels[train])
-        scores["reader"][test][:, :] = 0
+        probe = bank.SceneClassifier.fit(ours[train], labels[train], view_features=ours_views[train])
         p = probe.predict(ours[test])
         scores["reader"][np.ix_(test, [classes.index(c) for c in probe.classes])] = p
     out = {}

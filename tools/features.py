@@ -212,42 +212,52 @@ def _combine_levels(raw: np.ndarray) -> np.ndarray:
     return _l2(np.concatenate(parts, axis=1))
 
 
-def embed_views(images: Sequence[np.ndarray], tta: bool = True, levels: bool = False,
-                batch_size: int = 16) -> np.ndarray:  # fmt: skip
-    """L2-normalised descriptors averaged over each image's TTA views: (N, 1280), or (N, 1984) with `levels`.
-
-    With levels, the head is averaged over views first, the stage activations are averaged raw, then combined.
-    """
+def _raw_views(images: Sequence[np.ndarray], tta: bool, levels: bool, batch_size: int) -> np.ndarray:
+    """Raw network outputs for every view: (N, V, D)."""
+    per_image = len(views(images[0], tta))
     dim = LEVELS_DIM if levels else FEATURE_DIM
-    if len(images) == 0:
-        return np.zeros((0, dim), dtype=np.float32)
-    head = np.zeros((len(images), FEATURE_DIM), dtype=np.float32)
-    stages = np.zeros((len(images), dim - FEATURE_DIM), dtype=np.float32)
-    counts = np.zeros(len(images), dtype=np.float32)
+    out = np.zeros((len(images), per_image, dim), dtype=np.float32)
     pending: list[np.ndarray] = []
-    owners: list[int] = []
+    slots: list[tuple[int, int]] = []
 
     def flush() -> None:
         feats = _forward(pending, levels)
-        heads = _l2(feats[:, :FEATURE_DIM])
-        for row, owner in enumerate(owners):
-            head[owner] += heads[row]
-            stages[owner] += feats[row, FEATURE_DIM:]
-            counts[owner] += 1
+        for row, (i, v) in enumerate(slots):
+            out[i, v] = feats[row]
         pending.clear()
-        owners.clear()
+        slots.clear()
 
     for i, image in enumerate(images):
-        for view in views(image, tta):
+        for v, view in enumerate(views(image, tta)):
             pending.append(view)
-            owners.append(i)
+            slots.append((i, v))
             if len(pending) >= batch_size:
                 flush()
     if pending:
         flush()
-    if not levels:
-        return _l2(head)
-    return _combine_levels(np.concatenate([_l2(head), stages / counts[:, None]], axis=1))
+    return out
+
+
+def embed_views(images: Sequence[np.ndarray], tta: bool = True, levels: bool = False, batch_size: int = 16,
+                per_view: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """L2-normalised descriptors averaged over each image's TTA views: (N, 1280), or (N, 1984) with `levels`.
+
+    With levels, the head is averaged over views first, the stage activations are averaged raw, then combined.
+    With `per_view`, also returns each view's own descriptor (N, V, D) (extra training samples for a probe).
+    """
+    dim = LEVELS_DIM if levels else FEATURE_DIM
+    if len(images) == 0:
+        empty = np.zeros((0, dim), dtype=np.float32)
+        return (empty, empty[:, None]) if per_view else empty
+    raw = _raw_views(images, tta, levels, batch_size)
+    heads = _l2(raw[:, :, :FEATURE_DIM])
+    if levels:
+        average = _combine_levels(np.concatenate([_l2(heads.sum(axis=1)), raw[:, :, FEATURE_DIM:].mean(axis=1)], 1))
+        each = _combine_levels(raw.reshape(-1, dim)).reshape(raw.shape) if per_view else None
+    else:
+        average = _l2(heads.sum(axis=1))
+        each = heads if per_view else None
+    return (average, each) if per_view else average
 
 
 def embed_rgb(images: Sequence[np.ndarray]) -> np.ndarray:

@@ -5,8 +5,8 @@ The exemplar bank is built at set-up from a labelled folder (`labels.csv`: path,
 of the feature recipe, so a changed folder or model rebuilds it. It is never committed.
 
 Measured on the 300-image AID sample (30 classes), 10-fold stratified CV, bank refit per fold (see
-`sentinelle eval scenes`): single-view head features + k-NN (k=5) 71% top-1; this recipe (4 flip views, multi-stage
-pooled features, logistic-regression probe) about 88% top-1 / 96% top-3.
+`sentinelle eval scenes`): single-view head features + k-NN (k=5) 72% top-1; this recipe (4 flip views, multi-stage
+pooled features, logistic-regression probe trained on every view, calibrated) about 88% top-1 / 96% top-3.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from assistant.config import get_settings
 from assistant.errors import BadInputError
 from assistant.events import ProgressCallback, no_progress
 
-RECIPE = "lite0-levels-flip4-logreg-v2"
+RECIPE = "lite0-levels-flip4-viewtrain-logreg-v3"
 PROBE_C = 10.0
 MODEL_DESCRIPTION = "EfficientNet-Lite0 (ImageNet) features + logistic-regression probe on AID exemplar scenes"
 
@@ -62,10 +62,17 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def embed(images: Sequence[np.ndarray]) -> np.ndarray:
-    """The scene descriptor the probe was trained on (multi-stage features, 4 flip views)."""
+    """The scene descriptor the probe predicts from (multi-stage features averaged over 4 flip views)."""
     from tools.features import embed_views
 
     return embed_views(images, tta=True, levels=True)
+
+
+def embed_training(images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(averaged descriptors (N, D), per-view descriptors (N, 4, D)): the probe trains on every view."""
+    from tools.features import embed_views
+
+    return embed_views(images, tta=True, levels=True, per_view=True)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -87,10 +94,12 @@ class SceneClassifier:
     hashes: list[str]
     key: str
     temperature: float = 1.0
+    view_features: np.ndarray | None = None
 
     @staticmethod
-    def fit(features: np.ndarray, labels: Sequence[str], hashes: list[str] | None = None,
-            key: str = "") -> SceneClassifier:  # fmt: skip
+    def fit(features: np.ndarray, labels: Sequence[str], hashes: list[str] | None = None, key: str = "",
+            view_features: np.ndarray | None = None) -> SceneClassifier:  # fmt: skip
+        """Fit the probe; with per-view descriptors each view is a training sample (10-fold CV on AID: +1 point)."""
         from sklearn.linear_model import LogisticRegression
 
         labels = np.asarray(labels)
@@ -98,11 +107,15 @@ class SceneClassifier:
         if len(classes) < 2:
             raise BadInputError("a scene bank needs at least two labelled classes")
         mean = features.mean(axis=0)
-        probe = LogisticRegression(C=PROBE_C, max_iter=3000).fit(_centre(features, mean), labels)
+        train, train_labels = features, labels
+        if view_features is not None:
+            train = view_features.reshape(-1, view_features.shape[-1])
+            train_labels = np.repeat(labels, view_features.shape[1])
+        probe = LogisticRegression(C=PROBE_C, max_iter=3000).fit(_centre(train, mean), train_labels)
         order = [list(probe.classes_).index(c) for c in classes]
         return SceneClassifier(classes, mean.astype(np.float32), probe.coef_[order].astype(np.float32),
                                probe.intercept_[order].astype(np.float32), features.astype(np.float32),
-                               labels, hashes or [], key)  # fmt: skip
+                               labels, hashes or [], key, view_features=view_features)  # fmt: skip
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """(N, classes) probabilities, temperature-scaled so a score of 0.8 is right about 80% of the time."""
@@ -125,18 +138,21 @@ class SceneClassifier:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
+        views = self.view_features if self.view_features is not None else np.zeros(0, dtype=np.float32)
         np.savez_compressed(tmp, classes=np.array(self.classes), mean=self.mean, coef=self.coef,
                             intercept=self.intercept, features=self.features, labels=self.labels,
                             hashes=np.array(self.hashes), key=np.array(self.key),
-                            temperature=np.array(self.temperature))  # fmt: skip
+                            temperature=np.array(self.temperature),
+                            view_features=views)  # fmt: skip
         tmp.replace(path)
 
     @staticmethod
     def load(path: Path) -> SceneClassifier:
         with np.load(path, allow_pickle=False) as data:
+            views = data["view_features"] if data["view_features"].ndim == 3 else None
             return SceneClassifier([str(c) for c in data["classes"]], data["mean"], data["coef"], data["intercept"],
                                    data["features"], data["labels"].astype(str), [str(h) for h in data["hashes"]],
-                                   str(data["key"]), float(data["temperature"]))  # fmt: skip
+                                   str(data["key"]), float(data["temperature"]), views)  # fmt: skip
 
 
 def _centre(features: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -178,14 +194,17 @@ def build(source: Path | None = None, *, progress: ProgressCallback = no_progres
                 return cached
         except (OSError, ValueError, KeyError):
             pass  # unreadable or old cache: rebuild it
-    feats = []
+    feats, view_feats = [], []
     step = 16
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
         progress(start / len(rows), f"building the scene bank: {start}/{len(rows)} exemplars")
-        feats.append(embed([load_rgb(r.path) for r in chunk]))
-    features = np.concatenate(feats)
-    classifier = SceneClassifier.fit(features, [r.label for r in rows], [file_hash(r.path) for r in rows], key)
+        averaged, per_view = embed_training([load_rgb(r.path) for r in chunk])
+        feats.append(averaged)
+        view_feats.append(per_view)
+    features, view_features = np.concatenate(feats), np.concatenate(view_feats)
+    classifier = SceneClassifier.fit(features, [r.label for r in rows], [file_hash(r.path) for r in rows], key,
+                                     view_features=view_features)  # fmt: skip
     progress(0.95, "calibrating the scene scores")
     classifier.calibrate()
     classifier.save(cache)
@@ -235,7 +254,8 @@ def cross_validate(classifier: SceneClassifier, folds: int = 10, seed: int = 0) 
     else:
         splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(classifier.features, labels)
     for train, test in splits:
-        part = SceneClassifier.fit(classifier.features[train], labels[train])
+        views = classifier.view_features[train] if classifier.view_features is not None else None
+        part = SceneClassifier.fit(classifier.features[train], labels[train], view_features=views)
         p = part.predict(classifier.features[test])
         cols = [classifier.classes.index(c) for c in part.classes]
         probs[np.ix_(test, cols)] = p
