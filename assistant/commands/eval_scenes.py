@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ def evaluate(folder: Path, folds: int = 10) -> dict:
     from tools.reader import bank
 
     rows = bank.read_labels(folder)
-    classifier = bank.get_classifier()
+    classifier = bank.get_classifier(lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
     in_bank = {h: i for i, h in enumerate(classifier.hashes)}
     hashes = [bank.file_hash(r.path) for r in rows]
     probs = np.zeros((len(rows), len(classifier.classes)), dtype=np.float32)
