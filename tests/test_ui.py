@@ -283,3 +283,8 @@ def test_new_conversation_empties_chat_and_map(handlers):
     assert handlers.clear(sid) == []
     rev, state = handlers.store.map_state(sid)
     assert rev > rev_before and state["layers"] == [] and handlers.store.get(sid).turns == []
+
+
+def test_expired_session_answers_with_a_message(handlers):
+    final = _last(handlers.respond("0123456789abcdef0123456789abcdef", "Where is Rennes?"))
+    assert final == [{"role": "assistant", "content": "⚠️ This session has expired; reload the page."}]

@@ -99,7 +99,11 @@ class Handlers:
     # --- a question ----------------------------------------------------------------------------------
     def respond(self, sid: str, text: str, files: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Stream one answer: yields the full chat after every event; map layers go to the store as they come."""
-        session = self.store.get(sid)
+        try:
+            session = self.store.get(sid)
+        except SentinelleError as exc:  # the server restarted under an open tab
+            yield [{"role": "assistant", "content": f"⚠️ {exc}"}]
+            return
         history = session_messages(session)
         text = (text or "").strip()
         image = None

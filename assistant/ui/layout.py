@@ -124,7 +124,10 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
             return gr.Textbox(value=url, visible=True)
 
         def on_export(current: str, request: gr.Request):
-            session = handlers.store.get(current)
+            try:
+                session = handlers.store.get(current)
+            except SentinelleError as exc:
+                raise gr.Error(str(exc)) from exc
             paths = export_files(session, current, base_url=_base_url(request))
             return gr.File(value=[str(p) for p in paths], visible=True)
 

@@ -1,8 +1,9 @@
 """Browser tests: the app in a subprocess on a free port with a temp data dir, driven by Debian's chromium.
 
-The agent is the real one (`assistant.agent`) once it exists; set SENTINELLE_E2E_AGENT=fake to check the UI
-alone. With the real agent, the data dir must hold a demo catalog: SENTINELLE_E2E_DATA_DIR points at one
-(default: the project's `data/` when it has a catalog, else a temp dir where `sentinelle demo-catalog` builds one).
+The agent is the real one (`assistant.agent`); set SENTINELLE_E2E_AGENT=fake to check the UI alone. The real agent
+needs a demo catalog and chip index: SENTINELLE_E2E_DATA_DIR names a data dir that has them; by default a temp data
+dir reads the project's `data/catalog` and `data/chroma` when `make demo` built them, else (or with
+SENTINELLE_E2E_FRESH_DATA=1) builds both in the temp dir.
 """
 
 from __future__ import annotations
@@ -29,12 +30,17 @@ def _free_port() -> int:
 
 
 def _data_dir(tmp: Path, env: dict[str, str], mode: str) -> Path:
+    """A temp data dir (uploads, exports and results of the tests go there). With the real agent it needs a demo
+    catalog and chip index: the project's own (`data/`, read only) when built, else built here."""
     if os.environ.get("SENTINELLE_E2E_DATA_DIR"):
         return Path(os.environ["SENTINELLE_E2E_DATA_DIR"])
-    if mode == "real" and (ROOT / "data" / "catalog" / "catalog.json").exists():
-        return ROOT / "data"
     data = tmp / "data"
-    if mode == "real":
+    project = ROOT / "data"
+    reuse = not os.environ.get("SENTINELLE_E2E_FRESH_DATA")
+    if mode == "real" and reuse and (project / "catalog" / "catalog.json").exists() and (project / "chroma").is_dir():
+        env["SENTINELLE_CATALOG_DIR"] = str(project / "catalog")
+        env["SENTINELLE_CHROMA_PATH"] = str(project / "chroma")
+    elif mode == "real":
         cli = str(Path(sys.executable).with_name("sentinelle"))
         for command in (["demo-catalog"], ["index"]):  # what a demo data dir holds: the catalog and its chip index
             subprocess.run([cli, *command], env={**env, "SENTINELLE_DATA_DIR": str(data)}, cwd=ROOT, check=True,

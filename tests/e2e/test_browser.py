@@ -189,6 +189,7 @@ def test_every_example_answers(page, app_url):
         page.locator("#sn-input textarea").press("Enter")
         answers = wait_answer(page, i + 1)
         assert len(answers) >= i + 1
+        assert not any(a.startswith("⚠️") for a in answers), f"example {i} ended in an error: {answers[-2:]}"
     shot(page, "all_examples")
 
 
