@@ -8,6 +8,17 @@ Baseline in the same run: the same questions straight through `Assistant.stream`
 DIR must hold a demo catalog and index (`sentinelle demo-catalog`, `sentinelle index`); default: the settings'
 data dir. Change questions are left out unless --with-change: in router mode their first text comes after the whole
 change detection, so they measure the change tool, not the UI.
+
+Measured here (2026-11-25; 2 CPU cores shared with other jobs, load average ~10; router planner, offline; 10 questions
+x 2, each in a fresh browser context, after warm-up; `--repeat 2`):
+
+    agent in-process (baseline)    p50 0.027 s   p95 0.292 s   n=20
+    web UI, browser                p50 0.342 s   p95 0.638 s   n=20
+    server start until /healthz warm: 13.7 s; first question after warm-up: 0.38 s
+
+Outside this script, in the browser on the same machine: the change question's first text comes after the change
+detection itself (308 s on the first, cold run under heavy load; 18-20 s on later runs), and the first image question
+waits ~140 s once while the reader builds its exemplar bank (0.4 s afterwards).
 """
 
 from __future__ import annotations

@@ -87,6 +87,20 @@ def test_change_question_streams_answer_with_tool_step_and_polygons(change_page)
     shot(page, "change_question")
 
 
+@pytest.mark.skipif(agent_mode() == "fake", reason="needs the demo catalog behind the real agent")
+def test_place_question_shows_catalog_imagery(page, app_url):
+    """Where is Rennes? -> a marker, and the map flies there and draws the catalog's own imagery (no internet)."""
+    frame = open_app(page, app_url)
+    ask(page, "Where is Rennes?")
+    answers = wait_answer(page)
+    assert "Rennes" in answers[-1]
+    assert any("Rennes" in name for name in map_layers(frame))
+    frame.wait_for_selector("img.leaflet-marker-icon", timeout=30_000)
+    frame.wait_for_selector("img.leaflet-tile-loaded[src*='/tiles/scenes/']", timeout=120_000)
+    frame.wait_for_timeout(1500)
+    shot(page, "place_with_catalog_imagery")
+
+
 def test_image_upload_gets_an_answer(page, app_url):
     open_app(page, app_url)
     ask(page, "What kind of place is this?", attach=str(geodata_path(AID_IMAGE)))

@@ -154,6 +154,7 @@
         .bindTooltip(esc(it.id) + (it.datetime ? " — " + esc(it.datetime.slice(0, 10)) : "")).addTo(outlines);
     });
     catalogGroup.addTo(map);
+    outlines.addTo(map);  // where imagery exists, visible at every zoom (the imagery itself from CATALOG_MIN_ZOOM)
     control.addOverlay(catalogGroup, "Catalog imagery");
     control.addOverlay(outlines, "Catalog footprints");
   }
