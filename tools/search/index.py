@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from tools.search.encoders import DEFAULT_ENCODER, collection_name
 EXACT_MAX_CANDIDATES = 4_000  # up to this many filtered rows are gathered and scored exactly
 SPAN_MAX_ROWS = 40_000  # filtered rows in contiguous spans up to this many are scored in place (no copy)
 MAX_SPANS = 512  # more spans than this: gather instead
+STAMP_CHECK_S = 1.0  # how often a query re-checks whether the collection changed
 EXACT_MAX_UNFILTERED = 5_000  # unfiltered image queries on bigger indexes go to chroma's HNSW
 PAGE = 5_000
 NO_TIME = np.iinfo(np.int64).min
@@ -190,6 +192,7 @@ class ChipIndex:
         self.img = self.client.get_or_create_collection(collection_name(encoder, "img"), metadata=space)
         self.txt = self.client.get_or_create_collection(collection_name(encoder, "txt"), metadata=space)
         self._tables: dict[str, tuple[tuple[int, int], SideTable]] = {}
+        self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
 
     # --- writing ---------------------------------------------------------------------------------
@@ -226,6 +229,7 @@ class ChipIndex:
                         documents=list(documents))
         self.img.upsert(ids=list(ids), embeddings=np.asarray(img_vectors, np.float32), metadatas=metas,
                         documents=list(documents))
+        self._checked.clear()  # this process wrote: the next query re-checks at once
 
     def count(self) -> int:
         return self.img.count()
@@ -240,8 +244,12 @@ class ChipIndex:
         """The side table of one collection: from memory, else from its disk cache, else rebuilt from chroma."""
         coll = self.img if kind == "img" else self.txt
         with self._lock:
-            stamp = self._stamp(coll)
             cached = self._tables.get(kind)
+            now = time.monotonic()
+            if cached and now - self._checked.get(kind, 0.0) < STAMP_CHECK_S:
+                return cached[1]  # queries in a burst skip the (count + stat) freshness check
+            stamp = self._stamp(coll)
+            self._checked[kind] = now
             if cached and cached[0] == stamp:
                 return cached[1]
             table = self._load_cache(coll.name, stamp) or self._build(coll, stamp[0])
