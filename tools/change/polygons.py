@@ -85,7 +85,9 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
                 present[0] = False
                 interior += int((present & ~edge).sum())
                 cut = top[0] if len(top) >= MAX_FEATURES else 0
-                wanted = present & (edge | (counts > cut))
+                # patches too small to rank among the largest are counted, not drawn (a patch cut by a block edge
+                # is kept when its piece reaches a quarter of that size, since merging may make it large enough)
+                wanted = present & np.where(edge, counts > cut // 4, counts > cut)
                 keep = wanted[labels] & ch
                 geoms: dict[int, list] = {}
                 for geom, val in shapes(np.where(keep, labels, 0).astype(np.int32), mask=keep, connectivity=8,
