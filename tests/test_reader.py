@@ -293,3 +293,14 @@ def test_16bit_png_is_stretched_not_saturated(tmp_path):
     assert img.rgb.shape == (300, 300, 3) and img.rgb.dtype == np.uint8
     assert 30 < img.rgb.mean() < 225 and img.rgb.std() > 20
     assert not img.georeferenced and img.bands == {}
+
+
+def test_question_naming_one_class_gets_its_score(reader, small_bank):
+    sample = next(r for r in small_bank["held_out"] if r["label"] == "Forest")
+    result = reader("Is this a forest?", image=sample["abs"])
+    (score,) = result.facts["asked_classes"].values()
+    assert list(result.facts["asked_classes"]) == ["Forest"] and score > 0.3
+    assert "not an object detector" in result.facts["answer"]
+    park = reader("Is there a park near the airport?", image=sample["abs"])
+    assert "scene_candidates" not in park.facts  # two classes named in passing do not restrict the ranking
+    assert set(park.facts["asked_classes"]) == {"Airport"}  # Park is not in this small bank

@@ -60,10 +60,22 @@ class Intent:
     refusals: list[str] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)
+    named: list[str] = field(default_factory=list)
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z]", "", name.lower())
+_CLASSIFY_CUES = ["classify", "classes", "class", "which of", "one of", "among", "either", "or", "classe", "classes",
+                  "parmi", "lequel", "laquelle", "ou"]  # fmt: skip
+
+
+def _spaced(label: str) -> str:
+    """'DenseResidential' -> 'dense residential'."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", label).lower()
+
+
+def _class_pattern(label: str) -> str:
+    """Whole words of a class name, spaced or not, optional plural: 'storage tanks', 'storagetank', 'airports'."""
+    words = _spaced(label).split()
+    return r"(?<![a-z])" + r"\s*".join(re.escape(w) for w in words) + r"s?(?![a-z])"
 
 
 def parse(question: str, classes: list[str] | None = None) -> Intent:
@@ -75,12 +87,12 @@ def parse(question: str, classes: list[str] | None = None) -> Intent:
             intent.topics.append(topic)
     intent.objects = [w for w in OBJECT_WORDS if _has(text, w)]
     if classes:
-        squashed = _norm(text)
-        intent.candidates = [c for c in classes if _norm(c) and _norm(c) in squashed]
-        if len(intent.candidates) < 2:
-            intent.candidates = []
-        named = " ".join(re.sub(r"(?<!^)(?=[A-Z])", " ", c).lower() for c in intent.candidates)
-        intent.objects = [w for w in intent.objects if not _has(named, w)]  # "Storage Tanks" is a class, not a query
+        intent.named = [c for c in classes if re.search(_class_pattern(c), text)]
+        cue = any(_has(text, w) for w in _CLASSIFY_CUES)
+        if len(intent.named) >= 3 or (len(intent.named) == 2 and cue):
+            intent.candidates = list(intent.named)
+        named = " ".join(_spaced(c) for c in intent.named)
+        intent.objects = [w for w in intent.objects if not _has(named, w)]  # "storage tanks" is a class, not a query
     if "count" in intent.topics:
         intent.refusals.append("count")
     if "text" in intent.topics:
@@ -101,7 +113,7 @@ def templates(language: str) -> dict[str, Any]:
 
 
 def label_text(label: str, language: str) -> str:
-    return templates(language).get("labels", {}).get(label, re.sub(r"(?<!^)(?=[A-Z])", " ", label).lower())
+    return templates(language).get("labels", {}).get(label, _spaced(label))
 
 
 def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[str]) -> str:
@@ -128,6 +140,8 @@ def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[s
         parts.append(_image_facts(facts, t))
     if facts.get("window_bbox"):
         parts.append(t["region"].format(bbox=", ".join(f"{v:.4f}" for v in facts["window_bbox"])))
+    for label, score in facts.get("asked_classes", {}).items():
+        parts.append(t["class_score"].format(label=label_text(label, language), score=score))
     parts.append(t["models"].format(models="; ".join(models)))
     return " ".join(p for p in parts if p)
 

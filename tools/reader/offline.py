@@ -22,6 +22,8 @@ def scene_facts(img: ImageInput, question: str = "", progress: ProgressCallback 
     intent = answers.parse(question, classifier.classes)
     probs = classifier.predict(bank.embed([img.rgb]))[0]
     out: dict[str, Any] = {"scene_classes": bank.ranked(probs, classifier.classes, top=5)}
+    if intent.named and not intent.candidates:  # "is this a forest?": the score of the class asked about
+        out["asked_classes"] = {c: round(float(probs[classifier.classes.index(c)]), 4) for c in intent.named}
     if intent.candidates:
         out["scene_candidates"] = intent.candidates
         out["scene_classes"] = bank.ranked(probs, classifier.classes, top=5, allowed=intent.candidates)
