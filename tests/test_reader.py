@@ -220,6 +220,8 @@ def test_catalog_scene_with_bbox(reader, tmp_data_dir):
     assert result.facts["window_bbox"] == pytest.approx(box)
     assert "water_pct" in result.facts and result.facts["source"] == item.id
     assert result.layers[0].bounds[2] <= box[2] + 1e-3
+    as_image = reader("Is there water?", image=item.id)  # an id passed as the image still finds the scene
+    assert as_image.facts["source"] == item.id and as_image.facts["width"] > result.facts["width"]
 
 
 def test_bad_inputs_are_one_line_errors(reader, tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import get_settings
-from assistant.errors import BadInputError
+from assistant.errors import BadInputError, SentinelleError
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".img", ".vrt"}
 SENTINEL2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
@@ -75,6 +75,11 @@ def load(image: str | Path | None = None, scene_id: str | None = None, bbox: lis
         raise BadInputError("give an image file or a catalog scene id to read")
     path = Path(image).expanduser()
     if not path.is_file():
+        if "/" not in str(image) and "." not in path.name:  # a catalog scene id given as the image
+            try:
+                return _load_scene(str(image), bbox, max_side)
+            except SentinelleError:
+                pass
         raise BadInputError(f"image '{path.name}' does not exist")
     settings = get_settings()
     size_mb = path.stat().st_size / 1e6
