@@ -180,7 +180,10 @@ def search_chips(
         english = to_english(query)
         vector, kind = text_vector(english, index)
         info.update(mode="text", query_en=english, classes=mentioned_classes(query))
-        hits = index.query(vector, k, filters, kind)
+        hits = index.query(vector, k * 3 + 10, filters, kind)
+        if kind == "txt":  # many chips share a description: among equal scores, the surest classification first
+            hits.sort(key=lambda h: (round(h.score, 3), float(h.metadata.get("class_score", 0.0))), reverse=True)
+        hits = hits[:k]
     else:
         raise BadInputError("give a text query or an image")
     return hits, info
