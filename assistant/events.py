@@ -6,7 +6,8 @@ into `ToolProgress` events; map layers travel as data (`MapLayer`) so deep links
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, Literal, Union
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -94,7 +95,7 @@ class Done(BaseModel):
 
 
 Event = Annotated[
-    Union[ToolStarted, ToolProgress, ToolFinished, TextDelta, LayerAdded, ErrorEvent, Done],
+    ToolStarted | ToolProgress | ToolFinished | TextDelta | LayerAdded | ErrorEvent | Done,
     Field(discriminator="type"),
 ]
 EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
