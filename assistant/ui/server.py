@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
@@ -83,13 +84,26 @@ def _tiles_router():
 
 def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> FastAPI:
     """The whole server. Tests pass their own handlers (fake assistant) and store."""
+    warm_on_start = handlers is None
     if handlers is None:
         handlers = Handlers(store=store)
-        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
     else:
         WARM.set()  # a given assistant (tests) is ready as it is
     store = handlers.store
-    app = FastAPI(title="Sentinelle")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # Warm up when the server starts serving, not when the app object is built: a thread loading torch
+        # while the interpreter exits aborts the process (seen in tests that only build the app).
+        thread = None
+        if warm_on_start:
+            thread = threading.Thread(target=_warm_up, name="warm-up", daemon=True)
+            thread.start()
+        yield
+        if thread is not None:
+            thread.join(timeout=30)
+
+    app = FastAPI(title="Sentinelle", lifespan=lifespan)
     auth = [Depends(_require_login)]
 
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="sentinelle-static")
