@@ -235,14 +235,23 @@ class AlignedReader:
                 out[k] = arr
         return out
 
-    def read_overview(self, max_side: int = 512) -> np.ndarray:
-        """(C, N) raw values of a decimated copy of the whole grid, for statistics."""
-        f = max(1.0, max(self.ref.width, self.ref.height) / max_side)
-        h, w = max(1, int(self.ref.height / f)), max(1, int(self.ref.width / f))
-        out = np.empty((len(self.source.bands), h, w), np.float32)
-        for k, (path, b) in enumerate(self.source.bands):
-            out[k] = self._datasets[path].read(b, out_shape=(h, w), resampling=Resampling.nearest)
-        return out.reshape(len(self.source.bands), -1)
+    def read_overview(self, max_side: int = 512, n: int = 12, size: int = 48) -> np.ndarray:
+        """(C, N) raw values for statistics: the whole grid decimated when small, else n x n sample windows.
+
+        Sampling windows keeps this cheap on huge scenes (a decimated read would decode every block).
+        """
+        if max(self.ref.width, self.ref.height) <= 2 * max_side:
+            f = max(1.0, max(self.ref.width, self.ref.height) / max_side)
+            h, w = max(1, int(self.ref.height / f)), max(1, int(self.ref.width / f))
+            out = np.empty((len(self.source.bands), h, w), np.float32)
+            for k, (path, b) in enumerate(self.source.bands):
+                out[k] = self._datasets[path].read(b, out_shape=(h, w), resampling=Resampling.nearest)
+            return out.reshape(len(self.source.bands), -1)
+        parts = []
+        for r in np.linspace(0, self.ref.height - size, n).astype(int):
+            for c in np.linspace(0, self.ref.width - size, n).astype(int):
+                parts.append(self.read(Window(int(c), int(r), size, size)).reshape(len(self.source.bands), -1))
+        return np.concatenate(parts, axis=1)
 
     def close(self) -> None:
         self._stack.close()
