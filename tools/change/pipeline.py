@@ -7,6 +7,7 @@ mask and the polygons. Memory depends on the tile and block sizes, not on the sc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import tempfile
@@ -211,6 +212,8 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     grid, regime = job.grid, job.regime
+    if job.method == "cva":  # per-pixel: large tiles, no encoder context needed
+        regime = dataclasses.replace(regime, tile=512, overlap=8, batch=1)
     cores = tile_windows(grid, regime)
     hi = SCORE_RANGE[job.method]
     edges = np.linspace(0.0, hi, 1025)
