@@ -195,7 +195,7 @@ def _hit_row(rank: int, hit: Hit, items: dict[str, Any]) -> dict[str, Any]:
     item = items.get(m.get("scene_id"))
     thumb = None
     if item is not None and "thumbnail" in item.assets:
-        thumb = item.assets["thumbnail"].href
+        thumb = item.assets["thumbnail"].get_absolute_href() or item.assets["thumbnail"].href
     return {
         "rank": rank, "chip_id": hit.id, "scene_id": m.get("scene_id"), "score": round(hit.score, 4),
         "date": m.get("date"), "place": m.get("place"), "platform": m.get("constellation") or m.get("platform"),
@@ -206,7 +206,8 @@ def _hit_row(rank: int, hit: Hit, items: dict[str, Any]) -> dict[str, Any]:
 
 def _scene_row(rank: int, item: Any) -> dict[str, Any]:
     p = item.properties
-    thumb = item.assets["thumbnail"].href if "thumbnail" in item.assets else None
+    asset = item.assets.get("thumbnail")
+    thumb = (asset.get_absolute_href() or asset.href) if asset is not None else None
     return {
         "rank": rank, "scene_id": item.id, "score": None, "date": item.datetime.date().isoformat() if item.datetime
         else None, "place": p.get("sentinelle:place"), "platform": p.get("constellation") or p.get("platform"),
