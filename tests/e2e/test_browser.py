@@ -80,8 +80,8 @@ def test_change_question_streams_answer_with_tool_step_and_polygons(change_page)
         seen["first_seen"])
     titles = tool_titles(page)
     assert any("detect_change" in t for t in titles), titles
-    frame.wait_for_selector("path.leaflet-interactive", timeout=30_000)
-    assert frame.locator("path.leaflet-interactive").count() >= 1, "change polygons drawn"
+    frame.wait_for_selector("path.sn-layer", timeout=30_000)
+    assert frame.locator("path.sn-layer").count() >= 1, "change polygons drawn"
     assert len(map_layers(frame)) >= 2, "the change result should add imagery/polygon layers"
     frame.wait_for_timeout(1200)  # let the fly-to animation end before the screenshot
     shot(page, "change_question")
@@ -124,7 +124,7 @@ def test_georeferenced_upload_is_drawn_on_the_map(page, app_url):
 def test_deep_link_restores_chat_and_map(change_page, browser, app_url):
     page, frame, seen = change_page
     answers = seen["answers"]
-    frame.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+    frame.wait_for_selector("path.sn-layer", timeout=30_000)
     layers = map_layers(frame)
     page.locator("#sn-share").click()
     page.wait_for_function("() => (document.querySelector('#sn-link textarea')?.value || '').includes('?')",
@@ -137,7 +137,7 @@ def test_deep_link_restores_chat_and_map(change_page, browser, app_url):
     other.wait_for_function(f"() => ({ANSWERS_JS})().length >= {len(answers)}", timeout=60_000)
     assert other.evaluate(ANSWERS_JS) == answers
     assert tool_titles(other) == tool_titles(page)
-    frame2.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+    frame2.wait_for_selector("path.sn-layer", timeout=30_000)
     assert map_layers(frame2) == layers
     frame2.wait_for_timeout(800)
     shot(other, "deep_link_restored")
@@ -228,7 +228,7 @@ def test_exports_and_self_contained_report(change_page, browser, tmp_path):
     offline = browser.new_context(offline=True, viewport={"width": 1400, "height": 900})
     viewer = offline.new_page()
     viewer.goto(report.as_uri())
-    viewer.wait_for_selector("#map path.leaflet-interactive", timeout=30_000)
+    viewer.wait_for_selector("#map path.sn-layer", timeout=30_000)
     assert CHANGE_Q in viewer.inner_text(".conv")
     shot(viewer, "report")
     offline.close()

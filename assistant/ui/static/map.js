@@ -45,7 +45,7 @@
         return L.imageOverlay(spec.url, bounds, { opacity: st.opacity == null ? 1 : st.opacity });
       case "bounds":
         if (!bounds) return null;
-        return L.rectangle(bounds, L.extend({ color: "#ff7800", weight: 2, fill: false }, st));
+        return L.rectangle(bounds, L.extend({ color: "#ff7800", weight: 2, fill: false }, st, { className: "sn-layer" }));
       case "marker":
         if (!spec.point) return null;
         var m = L.marker([spec.point[1], spec.point[0]], { title: spec.name });
@@ -56,10 +56,11 @@
         return L.geoJSON(spec.data, {
           style: function (f) {
             var fs = (f && f.properties && f.properties.style) || {};
-            return L.extend({ color: "#3388ff", weight: 2, fillOpacity: 0.2 }, st, fs);
+            return L.extend({ color: "#3388ff", weight: 2, fillOpacity: 0.2 }, st, fs, { className: "sn-layer" });
           },
           pointToLayer: function (f, latlng) {
-            return L.circleMarker(latlng, L.extend({ radius: 6, color: "#3388ff", fillOpacity: 0.8 }, st));
+            return L.circleMarker(latlng, L.extend({ radius: 6, color: "#3388ff", fillOpacity: 0.8 }, st,
+              { className: "sn-layer" }));
           },
           onEachFeature: function (f, layer) {
             var html = popupOf(f.properties);
@@ -150,7 +151,7 @@
         L.tileLayer(it.tiles, { bounds: b.pad(0.01), minZoom: CATALOG_MIN_ZOOM, maxZoom: 22, maxNativeZoom: 18 })
           .addTo(catalogGroup);
       }
-      L.rectangle(b, { color: "#ffcc00", weight: 1, fill: false, dashArray: "4 3" })
+      L.rectangle(b, { color: "#ffcc00", weight: 1, fill: false, dashArray: "4 3", className: "sn-catalog" })
         .bindTooltip(esc(it.id) + (it.datetime ? " — " + esc(it.datetime.slice(0, 10)) : "")).addTo(outlines);
     });
     catalogGroup.addTo(map);
