@@ -3,8 +3,8 @@
 The large pair is made by tiling two real NAIP dates (4 bands, 5 m, North Dakota) into >= 10000 x 10000 px
 GeoTIFFs in a temporary folder. Each method runs in its own child process, which reports its wall time and
 peak RSS (ru_maxrss). CVA covers the whole scene; the Galileo methods cover the whole scene too unless
-`--galileo-rows N` limits them to a full-width strip of N rows of the same large files (on a shared 2-core CPU a
-full-scene Galileo pass takes hours). Usage:
+`--galileo-rows N` (and `--cva-rows N` for CVA) limits them to a full-width strip of N rows of the same large
+files (on a shared 2-core CPU a full-scene Galileo pass takes hours). Usage:
 
     python benchmarks/bench_change.py [--size 10240] [--galileo-rows 512] [--threads 1] [--methods cva,zeroshot]
 """
@@ -67,6 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=10240)
     ap.add_argument("--galileo-rows", type=int, default=512, help="rows of the large pair for Galileo; 0 = all")
+    ap.add_argument("--cva-rows", type=int, default=0, help="rows of the large pair for CVA; 0 = all")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--methods", default="cva,zeroshot")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -91,7 +92,7 @@ def main() -> None:
         print(f"large pair {args.size}x{args.size} px x 4 bands written in {time.perf_counter() - t0:.0f}s")
         rows = []
         for method in args.methods.split(","):
-            n_rows = 0 if method == "cva" else args.galileo_rows
+            n_rows = args.cva_rows if method == "cva" else args.galileo_rows
             cmd = [sys.executable, __file__, "--child", "--before", str(pair[0]), "--after", str(pair[1]),
                    "--out", str(tmp / f"out_{method}"), "--method", method, "--rows", str(n_rows),
                    "--size", str(args.size), "--threads", str(args.threads)]
