@@ -25,6 +25,7 @@ e2e-deps:
 demo: install
 	$(BIN)/sentinelle data fetch
 	$(BIN)/sentinelle demo-catalog
+	$(BIN)/sentinelle index
 	$(BIN)/sentinelle serve
 
 serve: install
