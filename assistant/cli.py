@@ -20,13 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentinelle", description="Sentinelle geo-assistant")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"assistant.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"assistant.commands.{name}":
-                continue  # TODO(integration): make strict once every command module exists
-            raise
-        module.register(sub)
+        importlib.import_module(f"assistant.commands.{name}").register(sub)
     return parser
 
 

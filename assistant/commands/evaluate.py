@@ -12,10 +12,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="score a component on labelled data")
     inner = parser.add_subparsers(dest="evaluation", required=True)
     for name in EVALUATIONS:
-        try:
-            module = importlib.import_module(f"assistant.commands.eval_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"assistant.commands.eval_{name}":
-                continue
-            raise
-        module.register(inner)
+        importlib.import_module(f"assistant.commands.eval_{name}").register(inner)
