@@ -107,14 +107,16 @@ def _result(summary: dict, before, after, out_dir: Path, place: str | None, hi: 
 
     fc = json.loads((out_dir / "changes.geojson").read_text())
     bounds = list(before.bbox) if before.bbox else None
+    # Layer names carry the place, so a second change run adds its layers instead of replacing the first run's.
+    label = place or before.properties.get("sentinelle:place") or before.id
     layers = [
-        MapLayer(name=f"Before {_date(before)}", kind="tiles", url=scene_tile_url(before.id), bounds=bounds,
+        MapLayer(name=f"{label}: before {_date(before)}", kind="tiles", url=scene_tile_url(before.id), bounds=bounds,
                  visible=False),
-        MapLayer(name=f"After {_date(after)}", kind="tiles", url=scene_tile_url(after.id), bounds=bounds),
-        MapLayer(name="Change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
+        MapLayer(name=f"{label}: after {_date(after)}", kind="tiles", url=scene_tile_url(after.id), bounds=bounds),
+        MapLayer(name=f"{label}: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
                  url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
                  legend={"low change": "#000004", "high change": "#fcfdbf"}),
-        MapLayer(name=f"Changes ({summary['n_patches']} patches)", kind="geojson", data=fc, bounds=bounds,
+        MapLayer(name=f"{label}: changes ({summary['n_patches']} patches)", kind="geojson", data=fc, bounds=bounds,
                  style=POLYGON_STYLE, legend={"changed area": POLYGON_STYLE["color"]}, fly_to=True),
     ]
     facts = {
