@@ -34,3 +34,14 @@ def tmp_data_dir(tmp_path, monkeypatch):
 
     get_settings.cache_clear()
     return tmp_path / "data"
+
+
+@pytest.fixture
+def empty_catalog(tmp_path, monkeypatch):
+    """An empty catalog, so whatever is ingested in the data dir cannot change a test's places or scenes."""
+    from tools import places
+
+    monkeypatch.setenv("SENTINELLE_CATALOG_DIR", str(tmp_path / "catalog"))
+    places._catalog_cache.clear()
+    yield
+    places._catalog_cache.clear()

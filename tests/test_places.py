@@ -10,14 +10,7 @@ from assistant.errors import NotFoundError
 from assistant.planner.arguments import find_places
 from tools import places
 
-
-@pytest.fixture(autouse=True)
-def _empty_catalog(tmp_path, monkeypatch):
-    """Whatever is ingested in the data dir must not change these tests: an empty catalog unless a test fakes one."""
-    monkeypatch.setenv("SENTINELLE_CATALOG_DIR", str(tmp_path / "catalog"))
-    places._catalog_cache.clear()
-    yield
-    places._catalog_cache.clear()
+pytestmark = pytest.mark.usefixtures("empty_catalog")
 
 
 def test_city_country_state_and_exonyms():
