@@ -425,12 +425,10 @@ def test_health_probe_answers_without_login_while_the_app_requires_it(tmp_data_d
     monkeypatch.setenv("SENTINELLE_AUTH", "jury:a-long-password")
     from fastapi.testclient import TestClient
 
-    try:
-        from assistant.ui.handlers import Handlers
-        from assistant.ui.server import build_app
-        from assistant.ui.store import SessionStore
-    except ModuleNotFoundError as exc:
-        pytest.skip(f"web app not available: {exc.name}")
+    from assistant.ui.handlers import Handlers
+    from assistant.ui.server import build_app
+    from assistant.ui.store import SessionStore
+
     # Own handlers: the same server, without the background model warm-up (not needed to answer probes).
     client = TestClient(build_app(handlers=Handlers(store=SessionStore())))
     assert client.get(paths.pop()).status_code == 200

@@ -6,12 +6,10 @@ import csv
 
 import pytest
 
-pytest.importorskip("tools.render")
-
-from tools.data import geodata_path  # noqa: E402
-from tools.search.index import ChipIndex  # noqa: E402
-from tools.search.indexer import index_labelled  # noqa: E402
-from tools.search.query import find_scenes, search_chips  # noqa: E402
+from tools.data import geodata_path
+from tools.search.index import ChipIndex
+from tools.search.indexer import index_labelled
+from tools.search.query import find_scenes, search_chips
 
 CLASSES = ["Forest", "Airport", "Beach"]
 
