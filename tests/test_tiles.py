@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import rasterio
+from conftest import module_data_dir
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from morecantile import tms
@@ -36,12 +37,7 @@ WEB_MERCATOR = tms.get("WebMercatorQuad")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A catalog with one scene per kind, a non-georeferenced image, and a test client on the tile router."""
-    from assistant.config import get_settings
-
-    root = tmp_path_factory.mktemp("tiles-data")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SENTINELLE_DATA_DIR", str(root))
-        get_settings.cache_clear()
+    with module_data_dir(tmp_path_factory, "tiles-data") as root:
         from tools.catalog import open_catalog
         from tools.tiles import router
 
@@ -56,7 +52,6 @@ def served(tmp_path_factory):
         app = FastAPI()
         app.include_router(router)
         yield TestClient(app), items, photo, root
-    get_settings.cache_clear()
 
 
 def _png(resp) -> np.ndarray:
