@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,16 +45,3 @@ def empty_catalog(tmp_path, monkeypatch):
     places._catalog_cache.clear()
     yield
     places._catalog_cache.clear()
-
-
-@contextmanager
-def module_data_dir(tmp_path_factory, name: str) -> Iterator[Path]:
-    """A temp data dir for a module-scoped fixture (function-scoped `monkeypatch` can't serve those)."""
-    from assistant.config import get_settings
-
-    root = tmp_path_factory.mktemp(name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SENTINELLE_DATA_DIR", str(root))
-        get_settings.cache_clear()
-        yield root
-    get_settings.cache_clear()

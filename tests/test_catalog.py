@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from conftest import module_data_dir
+from helpers.data_dirs import module_data_dir
 from rasterio.warp import transform_bounds
 
 from tools.data import geodata_path

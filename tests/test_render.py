@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
-from conftest import module_data_dir
+from helpers.data_dirs import module_data_dir
 from PIL import Image
 from rasterio.windows import Window
 

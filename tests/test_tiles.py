@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 import rasterio
-from conftest import module_data_dir
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from helpers.data_dirs import module_data_dir
 from morecantile import tms
 from PIL import Image
 from shapely.geometry import box, shape
