@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     vlm_max_pixels: int = Field(1024 * 1024, description="Images are downscaled to at most this many pixels.")
     vlm_timeout_s: float = Field(60.0, description="Per-request timeout for the VLM server, seconds.")
 
+    # --- compute --------------------------------------------------------------------------------
+    torch_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Device for the encoders (Galileo change detector): auto = cuda when available."
+    )
+
     # --- server -----------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(7860, description="Port of the web app.")
