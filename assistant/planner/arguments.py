@@ -349,7 +349,7 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
                 if known is None:
                     continue
                 kind, pop = known
-                if kind in ("country", "state", "continent"):
+                if kind in ("country", "state", "region", "continent"):
                     base = 7.0
                 elif kind == "city":
                     base = 2.0 + min(len(str(max(pop, 1))), 8) * 0.4  # about log10(pop)
@@ -360,7 +360,7 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
             if not capitalised and not all_lower:
                 # lower-case words in a normally written sentence are rarely names, except well-known ones
                 # right after 'in'/'of'/'à' ('imagery over china', 'changes in bordeaux')
-                well_known = kind in ("country", "state", "continent") or (kind == "city" and pop >= 200000)
+                well_known = kind in ("country", "state", "region", "continent") or (kind == "city" and pop >= 200000)
                 lead = after_prep or prev in _NAME_LEADS
                 if kind != "catalog" and not (well_known and lead and key not in stop):
                     continue
@@ -371,7 +371,7 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
                 score += 1.5
             whole = len(tokens) == n  # the message is just the name
             weak_start = sentence_start and not after_prep and not whole and n == 1
-            if weak_start and kind not in ("catalog", "country", "state"):
+            if weak_start and kind not in ("catalog", "country", "state", "region"):
                 score -= 2.5
             if all(normalize(w) in stop for w in words):
                 score -= 3.0
