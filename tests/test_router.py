@@ -113,6 +113,25 @@ def test_clarifying_question_when_required_argument_missing():
     assert plan.clarify is None and plan.args["image"] == "/tmp/a.jpg"
 
 
+@pytest.mark.parametrize(
+    ("text", "tool", "place"),
+    [
+        ("Where is Qwzxyville?", "locate_place", "Qwzxyville"),
+        ("Find scenes of Qwzxyville from 2017", "find_scenes", "Qwzxyville"),
+        ("Images de Trifouillis-les-Oies en 2017", "find_scenes", "Trifouillis-les-Oies"),
+        ("Quels changements à Zorglubville entre 2016 et 2017 ?", "detect_change", "Zorglubville"),
+        ("Find images of airports", "find_scenes", None),
+        ("Show me images from March 2017", "find_scenes", None),
+        ("Find scenes in English please", "find_scenes", None),
+    ],
+)
+def test_unknown_names_go_to_the_tool_as_places(text, tool, place):
+    """A name no gazetteer knows reaches the tool (which says so), not the content query or a clarifying question."""
+    plan = get_router().plan(text)
+    assert plan.tool == tool and plan.clarify is None
+    assert plan.args.get("place") == place
+
+
 def test_follow_up_reuses_previous_tool_and_place():
     router = get_router()
     context = {"last_tool": "detect_change", "last_args": {"place": "Paris", "start_date": "2016-01-01",

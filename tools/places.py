@@ -486,7 +486,8 @@ def resolve_place(place: str) -> Place:
             return found
     hint = "" if settings.nominatim and not settings.offline else " (online lookup is off: set SENTINELLE_NOMINATIM=1)"
     raise NotFoundError(
-        f"I don't know a place called '{place}'{hint}; try a town of 1000+ inhabitants, a country or a US state"
+        f"I don't know a place called '{place}'{hint}; "
+        "try a town of 1000+ inhabitants, a country, a US state or a French region"
     )
 
 

@@ -337,6 +337,8 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
             if prev in ("du", "au") and gaz.kind_of("le " + key) and not gaz.kind_of(key):
                 key, article = "le " + key, "Le "  # 'la ville du Mans' is Le Mans
             capitalised = all(w[:1].isupper() or normalize(w) in _CONNECTORS for w in words)
+            if n == 1 and key in _NOT_NAMES and key not in catalog:
+                continue  # 'in English', 'Sentinel': words of the trade, not the towns of that name
             if n == 1 and (key in stop or len(key) < 3):
                 if not (key in catalog and (capitalised or prev in _PLACE_PREPOSITIONS)):
                     continue
@@ -386,6 +388,42 @@ def find_places(text: str, catalog_keys: set[str] | None = None) -> list[PlaceMe
         if cand.score >= 2.5:
             kept.append(cand)
     return kept
+
+
+_NOT_NAMES = {
+    "sentinel", "landsat", "naip", "spacenet", "modis", "spot", "pleiades", "worldview", "planet", "aid", "oscd",
+    "levir", "dsifn", "english", "french", "anglais", "francais", "rgb", "ndvi", "gps", "i", "je", "stac", "cog",
+    "geojson", "google", "earth", "ok", "merci", "thanks",
+}
+
+
+def unknown_place(text: str) -> str | None:
+    """A capitalised name that reads like a place but is in no gazetteer ('scenes of Qwzxyville'), or None.
+
+    Saying "I don't know Qwzxyville" is better than searching for it as content or asking which place was meant.
+    """
+    tokens = _tokens(text)
+    stop = _STOP | _extra_stopwords()
+    for i, (word, start, _end) in enumerate(tokens):
+        prev = normalize(tokens[i - 1][0]) if i > 0 else ""
+        if prev in ("the", "la", "le", "les", "l") and i > 1:
+            prev = normalize(tokens[i - 2][0])
+        if not word[:1].isupper() or not (prev in _PLACE_PREPOSITIONS or prev in _NAME_LEADS):
+            continue
+        span_end, j = tokens[i][2], i + 1
+        while j < len(tokens) and j < i + 4:  # 'Trifouillis-les-Oies', 'Port Moresby'
+            nxt, s2, e2 = tokens[j]
+            joined = text[span_end:s2] in ("-", " ", "'")
+            if not joined or not (nxt[:1].isupper() or (normalize(nxt) in _CONNECTORS and text[span_end:s2] == "-")):
+                break
+            span_end, j = e2, j + 1
+        name = text[start:span_end].strip(" -'")
+        key = normalize(name)
+        first = normalize(word)
+        if not key or key.isdigit() or first in stop or first in _NOT_NAMES or first in MONTHS or len(key) < 3:
+            continue
+        return name
+    return None
 
 
 def best_place(text: str) -> str | None:

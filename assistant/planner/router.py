@@ -28,6 +28,7 @@ from assistant.planner.arguments import (
     parse_dates,
     parse_platform,
     scan_dates,
+    unknown_place,
 )
 from tools.places import normalize
 
@@ -207,7 +208,7 @@ class Router:
                 tool, follow_up = last_tool, True
         plan = Plan(tool=tool, language=language, scores={k: round(v, 3) for k, v in scores.items()},
                     follow_up=follow_up)
-        place = places[0].text if places else None
+        place = places[0].text if places else (unknown_place(message) if tool != "none" else None)
         if follow_up:
             prev = dict(context.get("last_args") or {})
             if place:
