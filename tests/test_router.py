@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,24 @@ def test_extra_questions_tool_and_argument_accuracy():
 )
 def test_date_ranges_en_fr(text, start, end):
     dates = parse_dates(text)
+    assert (dates.start, dates.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("What changed in Paris over the last 3 years?", "2023-11-25", "2026-11-25"),
+        ("Quels changements à Nantes ces deux dernières années ?", "2024-11-25", "2026-11-25"),
+        ("scenes from last year", "2025-01-01", "2025-12-31"),
+        ("les images de l'an dernier", "2025-01-01", "2025-12-31"),
+        ("changes in the past 6 months", "2026-05-25", "2026-11-25"),
+        ("le mois dernier", "2026-10-01", "2026-10-31"),
+        ("since 2015", "2015-01-01", None),  # an absolute date wins
+        ("Find Landsat 8 scenes", None, None),
+    ],
+)
+def test_relative_periods_count_from_today(text, start, end):
+    dates = parse_dates(text, today=date(2026, 11, 25))
     assert (dates.start, dates.end) == (start, end)
 
 

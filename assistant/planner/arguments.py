@@ -177,11 +177,60 @@ class DateRange:
         return self.start is None and self.end is None
 
 
-def parse_dates(text: str) -> DateRange:
-    """Start/end ISO dates of the period a question is about ('from 2015 to 2018', 'entre mars 2016 et août 2017')."""
+_NUMBER_WORDS = {
+    "a": 1, "one": 1, "un": 1, "une": 1, "two": 2, "deux": 2, "three": 3, "trois": 3, "four": 4, "quatre": 4,
+    "five": 5, "cinq": 5, "six": 6, "seven": 7, "sept": 7, "eight": 8, "huit": 8, "ten": 10, "dix": 10,
+}
+_COUNT = r"(?P<n>\d{1,2}|" + "|".join(_NUMBER_WORDS) + ")"
+_RELATIVE = [  # (pattern on normalize()d text, kind)
+    (re.compile(rf"\b(?:last|past|previous) {_COUNT} (?P<unit>years?|months?)\b"), "span"),
+    (re.compile(rf"\b{_COUNT} (?:dernieres? |derniers? )?(?P<unit>annees?|ans|mois)(?: (?:dernieres?|derniers?))?\b"),
+     "span"),
+    (re.compile(r"\b(?:last|previous) year\b|\b(?:l )?(?:an|annee) (?:dernier|derniere|passee?)\b"), "last_year"),
+    (re.compile(r"\bthis year\b|\bcette annee\b"), "this_year"),
+    (re.compile(r"\b(?:last|previous) month\b|\b(?:le )?mois (?:dernier|passe)\b"), "last_month"),
+]
+
+
+def _months_back(day: date, months: int) -> date:
+    total = day.year * 12 + day.month - 1 - months
+    year, month = divmod(total, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def parse_relative_dates(text: str, today: date | None = None) -> DateRange:
+    """'over the last 3 years', 'ces deux dernières années', 'last year', 'le mois dernier' -> a range ending today."""
+    today = today or date.today()
+    plain = normalize(text)
+    for pattern, kind in _RELATIVE:
+        m = pattern.search(plain)
+        if not m:
+            continue
+        if kind == "span":
+            raw = m.group("n")
+            count = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
+            months = count if m.group("unit").startswith("mo") else 12 * count
+            if not 0 < months <= 12 * 60:
+                continue
+            return DateRange(_months_back(today, months).isoformat(), today.isoformat())
+        if kind == "last_year":
+            return DateRange(date(today.year - 1, 1, 1).isoformat(), date(today.year - 1, 12, 31).isoformat())
+        if kind == "this_year":
+            return DateRange(date(today.year, 1, 1).isoformat(), today.isoformat())
+        first = _months_back(today.replace(day=1), 1)
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        return DateRange(first.isoformat(), last.isoformat())
+    return DateRange()
+
+
+def parse_dates(text: str, today: date | None = None) -> DateRange:
+    """Start/end ISO dates of the period a question is about ('from 2015 to 2018', 'entre mars 2016 et août 2017').
+
+    Relative periods ('the last 2 years', 'l'an dernier') count from `today` when no absolute date is given.
+    """
     mentions, plain = scan_dates(text)
     if not mentions:
-        return DateRange()
+        return parse_relative_dates(text, today)
     if len(mentions) == 1:
         only = mentions[0]
         first, last = only.bounds()

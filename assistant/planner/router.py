@@ -133,7 +133,9 @@ _NOT_CONTENT = set(
     quel as avez tu vous il y a t disponible disponibles image images scene scenes photo photos donnees satellite
     nuage nuages nuageux nuageuse couverture moins plus ressemblent ressemble ressemblant semblables similaires montrant
     montre prises pris celle celles ci cette ces ce entre depuis avant apres pendant annee annees s plait svp
-    sentinel landsat naip spacenet one ones more other others another pair""".split()
+    sentinel landsat naip spacenet one ones more other others another pair
+    last past previous month months dernier derniere derniers dernieres passe passee an ans mois two three four
+    five ten deux trois quatre cinq dix""".split()
 )
 
 
