@@ -80,6 +80,21 @@ def test_tool_steps_render_with_status_duration_and_errors():
     assert [s.status for s in turn.steps] == ["done", "error"] and turn.language == "en"
 
 
+def test_a_failed_tool_error_is_shown_once_in_its_step():
+    """The agent sends ErrorEvent then ToolFinished(ok=False) with the same message: one ⚠️, in the step."""
+    from assistant.ui.chat import TurnBuilder
+
+    builder = TurnBuilder()
+    message = "I don't know a place called 'Qwzxyville'"
+    builder.feed(ToolStarted(call_id="a", name="locate_place", args={"place": "Qwzxyville"}))
+    builder.feed(ErrorEvent(message=message))
+    builder.feed(ToolFinished(call_id="a", name="locate_place", args={}, duration_s=0.1, ok=False, error=message))
+    builder.feed(Done(answer="The place lookup found nothing.", language="en"))
+    texts = [m["content"] for m in builder.messages()]
+    assert sum(message in t for t in texts) == 1
+    assert message in texts[0]
+
+
 def test_broken_stream_ends_with_a_message(handlers):
     class Broken:
         def stream(self, message, image=None, session=None):

@@ -55,6 +55,8 @@ class TurnBuilder:
             step.duration_s = event.duration_s
             step.result = event.result
             step.error = event.error
+            if event.error in self.errors:  # the failed step shows it already, and the answer says it
+                self.errors.remove(event.error)
             self.progress.pop(event.call_id, None)
         elif isinstance(event, LayerAdded):
             self.layers.append(event.layer)
