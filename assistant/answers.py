@@ -247,9 +247,32 @@ def clarify(key: str, language: str) -> str:
     return render("common", f"clarify_{key}", language)
 
 
+@lru_cache(maxsize=4)
+def _error_wordings(language: str) -> list[tuple[re.Pattern[str], str]]:
+    """(pattern on the English message, wording) pairs from prompts/answers/errors.<language>.md."""
+    path = PROMPTS_DIR / "answers" / f"errors.{language}.md"
+    if not path.exists():
+        return []
+    out = []
+    for lines in load_templates("errors", language).values():
+        if len(lines) >= 2 and lines[0].startswith("match:"):
+            out.append((re.compile(lines[0][len("match:") :].strip()), lines[1]))
+    return out
+
+
+def localize_error(message: str, language: str) -> str:
+    """A tool's English error message in the user's language, when prompts/answers has a wording for it."""
+    for pattern, wording in _error_wordings(language):
+        m = pattern.search(message)
+        if m:
+            values = {k: v or "" for k, v in m.groupdict().items()}
+            return wording.format(**values)
+    return message
+
+
 def error_answer(tool: str, message: str, language: str, internal: bool = False, not_found: bool = False) -> str:
     """A failed tool call in words: what went wrong (the error's own one-line message) and that the session goes on."""
-    message = message.strip()
+    message = message.strip() if internal else localize_error(message.strip(), language)
     if internal:
         section = "error_internal"
     else:
