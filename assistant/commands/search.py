@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+DEFAULT_ENCODER = "efficientnet-lite0-scenes"  # = tools.search.encoders.DEFAULT_ENCODER (not imported: fast CLI start)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     search = sub.add_parser("search", help="find scenes by text, example image, place and date")
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--max-cloud", type=float, help="largest cloud cover, percent")
     search.add_argument("--k", type=int, default=10, help="number of results")
     search.add_argument("--index", type=Path, help="chroma folder (default: the configured index)")
-    search.add_argument("--encoder", default="efficientnet-lite0", help="image encoder of the index")
+    search.add_argument("--encoder", default=DEFAULT_ENCODER, help="image encoder of the index")
     search.add_argument("--json", action="store_true", help="print the full result as JSON")
     search.set_defaults(func=run_search)
 
@@ -28,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     index.add_argument("--stride", help="step between chips, pixels or metres (default: the chip size)")
     index.add_argument("--labelled", type=Path, help="also index a labelled image folder (labels.csv)")
     index.add_argument("--index", type=Path, help="chroma folder (default: the configured index)")
-    index.add_argument("--encoder", default="efficientnet-lite0", help="image encoder")
+    index.add_argument("--encoder", default=DEFAULT_ENCODER,
+                       help=f"image encoder: {DEFAULT_ENCODER} (default), efficientnet-lite0, galileo-nano, clip[:id]")
     index.add_argument("--json", action="store_true", help="print the counts as JSON")
     index.set_defaults(func=run_index)
 

@@ -1,6 +1,8 @@
 """Pluggable chip encoders: one small interface so the index does not care which model made a vector.
 
-The offline default is EfficientNet-Lite0 (shared with the reader through `tools.features`). Galileo pooled
+The offline default, `efficientnet-lite0-scenes`, is EfficientNet-Lite0 (shared with the reader through
+`tools.features`) multi-stage features, randomly projected, joined with the reader's scene-type probe probabilities
+(see `SceneProbeEncoder` for why and what it scores); `efficientnet-lite0` is the plain ImageNet head. Galileo pooled
 features (multispectral, from the change engineer's `tools.change.galileo`) and CLIP-family models (online, with a
 text tower) plug in behind the same `ImageEncoder` protocol; each index collection is tied to one encoder name.
 """
@@ -17,7 +19,13 @@ import numpy as np
 from assistant.config import get_settings
 from assistant.errors import BadInputError, ModelUnavailableError
 
-DEFAULT_ENCODER = "efficientnet-lite0"
+RAW_ENCODER = "efficientnet-lite0"  # ImageNet pooled head features, nothing learned on scenes
+SCENES_ENCODER = "efficientnet-lite0-scenes"  # the default: projected multi-stage features + scene-type probe
+DEFAULT_ENCODER = SCENES_ENCODER
+PROJECTION_DIM = 256
+PROJECTION_SEED = 20251125
+PROBE_WEIGHT = 2.0  # w in the cosine (raw + w * probe) / (1 + w); 1-4 all within 0.01 P@5 on AID
+PROBE_TEMPERATURE = 0.5  # sharper than the raw probe, flatter than one-hot: 0.3-0.5 best on AID, 1.0 -0.01
 
 
 @runtime_checkable
@@ -45,7 +53,7 @@ def _l2(x: np.ndarray) -> np.ndarray:
 class EfficientNetEncoder:
     """ImageNet EfficientNet-Lite0 pooled features via the shared `tools.features.embed_rgb`."""
 
-    name = DEFAULT_ENCODER
+    name = RAW_ENCODER
     needs_bands = False
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -111,50 +119,131 @@ class ClipEncoder:
             return _l2(self._model.get_text_features(**inputs).numpy())
 
 
-class BankProjectedEncoder:
-    """Base features plus their projection on the exemplar bank's class-discriminant axes, in one vector.
+class ProbeClasses:
+    """Scene classes read back from a `SceneProbeEncoder` vector: its tail is the probe's probabilities, scaled.
 
-    Cosine on [x, a*z] / sqrt(1 + a^2) is (x.x' + a^2 z.z') / (1 + a^2): raw similarity plus agreement in a space
-    where scene classes separate. Vectors depend on the bank, so the encoder name carries the bank's size.
+    Vectors are [R x, sqrt(w) p / |p|] / sqrt(1 + w) (both parts unit length), so p is recovered exactly from the
+    last C values. Used by the indexer as its class bank (same `predict` as `ClassBank`); picklable for Dask workers.
     """
 
+    def __init__(self, classes: Sequence[str]) -> None:
+        self.classes = list(classes)
+
+    def predict(self, vectors: np.ndarray, top: int = 3, **_: object) -> list[list[tuple[str, float]]]:
+        tail = np.clip(np.asarray(vectors, np.float32)[:, -len(self.classes) :], 0.0, None)
+        probs = tail / np.maximum(tail.sum(axis=1, keepdims=True), 1e-12)
+        out = []
+        for row in probs:
+            order = np.argsort(-row)[:top]
+            out.append([(self.classes[j], round(float(row[j]), 3)) for j in order if row[j] >= 0.01])
+        return out
+
+
+class SceneProbeEncoder:
+    """The default encoder: EfficientNet-Lite0 multi-stage features, plus a scene-type probe's probabilities.
+
+    Why: ImageNet features alone rank AID scenes poorly (image P@5 0.55 on the 300-image sample); a linear probe
+    trained on labelled scenes knows which feature directions separate scene types. The vector joins
+    - a fixed, seeded random orthonormal projection (1984 -> 256) of the single-view multi-stage descriptor
+      (`tools.features.embed_views(levels=True)`): general visual similarity, data-independent, 7x smaller;
+    - the probe's class probabilities (temperature 0.5), L2-normalised, weight w = 2 in the cosine.
+    Cosine on the joined vector is (raw + w * probe agreement) / (1 + w). The probe is the reader's
+    (`tools.reader.bank`: logistic regression on flipped views of the labelled exemplars, by default the AID sample),
+    fitted at first use and cached under the data dir, never committed. Measured (`sentinelle eval search`, AID
+    300 images, probe refit per fold, every vector out-of-fold): image P@5 about 0.84 vs 0.55 raw; one forward pass.
+    """
+
+    name = SCENES_ENCODER
     needs_bands = False
 
-    def __init__(self, base: ImageEncoder, project, weight: float = 2.0, tag: str = "bank") -> None:  # noqa: ANN001
-        self.base, self.project, self.alpha = base, project, float(np.sqrt(weight))
-        self.name = f"{base.name}+{tag}"
+    def __init__(self, classifier) -> None:  # noqa: ANN001 - tools.reader.bank.SceneClassifier
+        from dataclasses import replace
+
+        self.classifier = replace(classifier, temperature=PROBE_TEMPERATURE)
+        self.decoder = ProbeClasses(self.classifier.classes)
+
+    @staticmethod
+    def fit(features: np.ndarray, labels: Sequence[str], view_features: np.ndarray | None = None) -> SceneProbeEncoder:
+        """An encoder whose probe is trained on these exemplars only (the evaluation refits it per fold)."""
+        from tools.reader.bank import SceneClassifier
+
+        return SceneProbeEncoder(SceneClassifier.fit(features, list(labels), view_features=view_features))
+
+    @staticmethod
+    def base(images: Sequence[np.ndarray]) -> np.ndarray:
+        """Single-view multi-stage descriptors (N, 1984): what the probe and the projection read."""
+        from tools.features import embed_views
+
+        return embed_views(list(images), tta=False, levels=True)
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return self.from_features(self.base.embed(images))
+        if not len(images):
+            return np.zeros((0, PROJECTION_DIM + len(self.decoder.classes)), dtype=np.float32)
+        return self.from_features(self.base(images))
 
     def from_features(self, x: np.ndarray) -> np.ndarray:
-        """Projected vectors of already-computed base features (no second forward pass)."""
-        return _l2(np.concatenate([x, self.alpha * self.project(x)], axis=1))
+        """Encoder vectors of already-computed base descriptors."""
+        return join_probe(x, self.classifier.predict(np.asarray(x, np.float32)))
 
+
+def join_probe(x: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """[R x, sqrt(w) p] / sqrt(1 + w), both parts L2-normalised: the `SceneProbeEncoder` vector."""
+    raw = _l2(np.asarray(x, np.float32) @ random_projection(x.shape[1]))
+    tail = np.sqrt(PROBE_WEIGHT) * _l2(probs)
+    return (np.concatenate([raw, tail], axis=1) / np.sqrt(1 + PROBE_WEIGHT)).astype(np.float32)
+
+
+@lru_cache(maxsize=2)
+def random_projection(dim_in: int, dim_out: int = PROJECTION_DIM, seed: int = PROJECTION_SEED) -> np.ndarray:
+    """(dim_in, dim_out) orthonormal columns from a fixed seed: the same in every process, fold and machine."""
+    gauss = np.random.Generator(np.random.PCG64(seed)).standard_normal((dim_in, dim_out))
+    q, _ = np.linalg.qr(gauss)
+    return q.astype(np.float32)
+
+
+def scenes_key() -> str:
+    """Short hash of what a `SceneProbeEncoder` vector depends on, computed without loading any model:
+    the labelled exemplars and the reader's recipe (its bank key), the weights, and this encoder's constants."""
+    import hashlib
+
+    from tools.features import LEVELS_DIM
+    from tools.reader.bank import bank_key, default_source, read_labels
+
+    try:
+        bank = bank_key(read_labels(default_source()))
+    except Exception as exc:  # noqa: BLE001 - no labelled sample: the default encoder cannot be built
+        raise ModelUnavailableError("the default search encoder needs the labelled AID sample ('aid-scenes')") from exc
+    proj = hashlib.sha1(random_projection(LEVELS_DIM).tobytes()).hexdigest()[:8]
+    recipe = f"{bank}|{proj}|{PROJECTION_DIM}|{PROBE_WEIGHT}|{PROBE_TEMPERATURE}"
+    return hashlib.sha1(recipe.encode()).hexdigest()[:8]
 
 @lru_cache(maxsize=4)
 def get_encoder(name: str = DEFAULT_ENCODER) -> ImageEncoder:
-    """The encoder called `name`, loaded once per process ('efficientnet-lite0', 'efficientnet-lite0+aid',
-    'galileo-nano', 'clip[:hub-id]')."""
-    if name == DEFAULT_ENCODER:
-        return EfficientNetEncoder()
-    if name == DEFAULT_ENCODER + "+aid":
-        from tools.search.indexer import default_bank
+    """The encoder called `name`, loaded once per process ('efficientnet-lite0-scenes' (default),
+    'efficientnet-lite0', 'galileo-nano', 'clip[:hub-id]')."""
+    if name == SCENES_ENCODER:
+        from tools.reader.bank import get_classifier
 
-        bank = default_bank(DEFAULT_ENCODER)
-        if bank is None:
-            raise ModelUnavailableError("the AID exemplar bank is missing (sample data 'aid-scenes')")
-        return BankProjectedEncoder(EfficientNetEncoder(), bank.projection(), tag="aid")
+        scenes_key()  # raises ModelUnavailableError without the labelled sample
+        return SceneProbeEncoder(get_classifier())
+    if name == RAW_ENCODER:
+        return EfficientNetEncoder()
     if name == "galileo-nano":
         return GalileoEncoder()
     if name == "clip" or name.startswith("clip:"):
         return ClipEncoder(*name.split(":", 1)[1:])
     raise BadInputError(
-        f"unknown encoder '{name}' (efficientnet-lite0, efficientnet-lite0+aid, galileo-nano, clip[:hub-id])"
+        f"unknown encoder '{name}' ({SCENES_ENCODER}, {RAW_ENCODER}, galileo-nano, clip[:hub-id])"
     )
 
 
 def collection_name(encoder_name: str, kind: str = "img") -> str:
-    """Chroma collection of one encoder's vectors ('img') or of the chip descriptions' vectors ('txt')."""
+    """Chroma collection of one encoder's vectors ('img') or of the chip descriptions' vectors ('txt').
+
+    The default encoder's vectors depend on its fitted probe, so its collections carry `scenes_key()`: another
+    exemplar set or recipe means new collections (re-index), never vectors of two recipes mixed in one.
+    """
+    if encoder_name == SCENES_ENCODER:
+        encoder_name = f"{encoder_name}-{scenes_key()}"
     safe = "".join(ch if ch.isalnum() else "-" for ch in encoder_name).strip("-")
     return f"chips-{safe}-{kind}"[:63]

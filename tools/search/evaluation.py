@@ -1,5 +1,8 @@
-"""Precision@k of scene search on a labelled folder (`labels.csv`), honestly: classes in the chip descriptions are
-predicted leave-one-out (each image classified by k-NN over the *other* images), never read from the labels.
+"""Precision@k of scene search on a labelled folder (`labels.csv`), honestly: nothing that ranks or describes a chip
+was learned from that chip's label. With a plain encoder, scene classes in the descriptions are predicted
+leave-one-out (k-NN over the *other* images). With the default `efficientnet-lite0-scenes` encoder, whose probe is
+trained on labelled scenes, every vector is made out-of-fold (`out_of_fold_vectors`): the probe is refit per fold,
+and the descriptions' classes are that out-of-fold probe's.
 
 Text queries are the class names in English and in French (one query per class, the classes' own chips are the
 relevant results); image queries are every image against all others (leave-one-out).
@@ -22,6 +25,7 @@ from tools.search.indexer import index_labelled
 from tools.search.query import search_chips
 
 KS = (5, 10)
+FOLDS = 5
 
 
 def _precision(labels: list[str], want: str) -> dict[str, float]:
@@ -48,6 +52,7 @@ def evaluate_folder(
             "folder": str(folder), "images": len(labels), "classes": len(classes), "encoder": encoder,
             "index": stats, "knn_accuracy_loo": round(float(np.mean([p == t for p, t in zip(predicted, labels,
                                                                                            strict=True)])), 3),
+            "protocol": stats.get("protocol", "leave-one-out: nothing learned from the labels"),
         }
         per_class: dict[str, dict[str, Any]] = {}
         t0 = time.perf_counter()
@@ -66,53 +71,107 @@ def evaluate_folder(
         for i, cid in enumerate(table.ids):
             hits = index.query(table.vectors[i], max(KS), kind="img", exclude_ids={str(cid)})
             rows.append(_precision([h.metadata.get("label") for h in hits], labels[i]))
+            per_class.setdefault(labels[i], {}).setdefault("image_rows", []).append(rows[-1])
         out["image_query_ms"] = round((time.perf_counter() - t0) * 1000 / len(rows), 2)
         out["image"] = _mean(rows)
-        out["image_bank_projected"] = _projected_image_scores(table.vectors, labels, encoder)
+        for scores in per_class.values():
+            if "image_rows" in scores:
+                scores["image"] = _mean(scores.pop("image_rows"))
+        if "base_features" in stats:  # ablation: the same images without the learned part
+            out["image_base_only"] = _loo_scores(stats.pop("base_features"), labels_in_order=stats.pop("labels"))
         out["per_class"] = per_class
         progress(1.0, "evaluation done")
         return out
 
 
-def _projected_image_scores(vectors: np.ndarray, labels: list[str], encoder: str, folds: int = 5,
-                            weight: float = 2.0) -> dict[str, Any]:
-    """Image P@k with the bank-projected encoder (`efficientnet-lite0+aid`), k-fold so no query's label is used.
+def _loo_scores(vectors: np.ndarray, labels_in_order: list[str]) -> dict[str, float]:
+    """Leave-one-out P@k of plain cosine on `vectors` (numpy, for ablations)."""
+    labs = np.asarray(labels_in_order)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    top = np.argsort(-sims, axis=1)[:, : max(KS)]
+    return _mean([_precision(list(labs[row]), labs[i]) for i, row in enumerate(top)])
 
-    For each fold the projection is fitted on the default exemplar bank (minus any image that is also in this
-    folder) plus the folder's *other* folds; that fold's images then query all images of the folder. Scores use
-    the same formula as the projected encoder's cosine (raw + weight * projected), computed in numpy.
-    """
-    from tools.search.describe import ClassBank
-    from tools.search.encoders import BankProjectedEncoder, get_encoder
-    from tools.search.indexer import default_bank
 
-    labels_a = np.array(labels)
-    extra = default_bank(encoder) if encoder == DEFAULT_ENCODER else None
-    if extra is not None:  # drop bank images that are (near-)identical to images of this folder
-        dup = (extra.features @ vectors.T).max(axis=1) > 0.995
-        extra = ClassBank(extra.features[~dup], [lab for lab, d in zip(extra.labels, dup, strict=True) if not d])
-    fold = np.zeros(len(labels), dtype=int)
-    for cls in np.unique(labels_a):  # stratified folds, deterministic
-        rows = np.flatnonzero(labels_a == cls)
+def stratified_folds(labels: list[str], folds: int = FOLDS) -> np.ndarray:
+    """Fold number of each image: every class spread evenly over the folds, deterministic."""
+    labs = np.asarray(labels)
+    fold = np.zeros(len(labs), dtype=int)
+    for cls in np.unique(labs):
+        rows = np.flatnonzero(labs == cls)
         fold[rows] = np.arange(len(rows)) % folds
-    scores = []
+    return fold
+
+
+def out_of_fold_vectors(chips: list[Any], folds: int = FOLDS, progress: ProgressCallback = no_progress,
+                        show_bar: bool = False) -> dict[str, Any]:  # fmt: skip
+    """`efficientnet-lite0-scenes` vectors of labelled chips, each made by a probe that never saw that chip.
+
+    The probe (the reader's recipe: logistic regression on the 4 flipped views) is refit for each of `folds`
+    stratified folds on the other folds plus the default exemplar bank minus any image of this folder (same file
+    content); the fold's own chips are then embedded with it. So no vector in the index, query or result, comes
+    from a model trained on its own label, and the ranking never reads a label. Returns vectors, their scene
+    classes (decoded from the out-of-fold probabilities), the base descriptors (ablation) and the protocol.
+    """
+    from tools.reader.bank import embed_training, file_hash
+    from tools.search.encoders import ProbeClasses, SceneProbeEncoder, join_probe
+
+    labels = [c.meta["label"] for c in chips]
+    views = []
+    bar = _bar(len(chips), "embedding (4 views, for the probe)", show_bar)
+    for start in range(0, len(chips), 16):
+        group = chips[start : start + 16]
+        views.append(embed_training([c.rgb for c in group])[1])
+        bar.update(len(group))
+        progress(0.7 * (start + len(group)) / len(chips), "embedding images")
+    bar.close()
+    view_feats = np.concatenate(views)
+    base = np.ascontiguousarray(view_feats[:, 0])  # view 0 is the whole image: the encoder's single-view input
+    extra_feats, extra_views, extra_labels = _bank_extra({file_hash(Path(c.meta["source"])) for c in chips})
+    classes = sorted(set(labels) | set(extra_labels))
+    fold = stratified_folds(labels, folds)
+    probs = np.zeros((len(chips), len(classes)), dtype=np.float32)
     for f in range(folds):
-        train = fold != f
-        feats, labs = vectors[train], list(labels_a[train])
-        if extra is not None and len(extra.labels):
-            feats, labs = np.concatenate([feats, extra.features]), labs + extra.labels
-        enc = BankProjectedEncoder(get_encoder(encoder), ClassBank(feats, labs).projection(), weight)
-        projected = enc.from_features(vectors)
-        sims = projected @ projected[fold == f].T
-        for col, q in enumerate(np.flatnonzero(fold == f)):
-            s = sims[:, col].copy()
-            s[q] = -np.inf
-            top = np.argsort(-s)[: max(KS)]
-            scores.append(_precision(list(labels_a[top]), labels[q]))
-    out: dict[str, Any] = _mean(scores)
-    out["bank_extra_images"] = len(extra.labels) if extra is not None else 0
-    out["folds"] = folds
-    return out
+        train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        if not len(test):
+            continue
+        enc = SceneProbeEncoder.fit(np.concatenate([base[train], extra_feats]),
+                                    [labels[i] for i in train] + extra_labels,
+                                    np.concatenate([view_feats[train], extra_views]))  # fmt: skip
+        cols = [classes.index(c) for c in enc.classifier.classes]
+        probs[np.ix_(test, cols)] = enc.classifier.predict(base[test])
+        progress(0.7 + 0.1 * (f + 1) / folds, f"probe fold {f + 1}/{folds}")
+    vectors = join_probe(base, probs)
+    return {
+        "vectors": vectors, "classes": ProbeClasses(classes).predict(vectors), "base_features": base,
+        "labels": labels, "protocol": f"{folds}-fold: probe refit per fold on the other folds + "
+        f"{len(extra_labels)} bank images not in this folder; every vector out-of-fold",
+    }
+
+
+def _bank_extra(exclude_hashes: set[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The default exemplar bank (the reader's) minus images whose content is in the evaluated folder."""
+    from tools.features import LEVELS_DIM
+
+    empty = np.zeros((0, LEVELS_DIM), np.float32), np.zeros((0, 4, LEVELS_DIM), np.float32), []
+    try:
+        from tools.reader.bank import get_classifier
+
+        clf = get_classifier()
+    except Exception:  # noqa: BLE001 - no bank: the folder's own training folds only
+        return empty
+    if not clf.hashes or clf.features.shape[1] != LEVELS_DIM:
+        return empty  # cannot tell which bank images are in the folder: leave the bank out
+    keep = np.array([h not in exclude_hashes for h in clf.hashes])
+    feats = clf.features[keep]
+    views = clf.view_features[keep] if clf.view_features is not None else np.repeat(feats[:, None], 4, axis=1)
+    return feats, views, [str(lab) for lab in clf.labels[keep]]
+
+
+def _bar(total: int, desc: str, show: bool):  # noqa: ANN202
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", disable=not show)
 
 
 def _untranslated_fr(index: ChipIndex, classes: list[str]) -> dict[str, float]:

@@ -2,8 +2,9 @@
 
 Incremental and resumable: chip ids are the scene id plus the window, ids already stored are skipped before any
 pixel is read, and every batch is written as soon as it is embedded, so an interrupted run picks up where it
-stopped. Scene classes come from k-NN over an exemplar bank (the reader's when it offers one, else the AID
-sample scenes embedded once and cached under the data dir).
+stopped. Scene classes come from the default encoder's own scene-type probe (`SceneProbeEncoder`); with other
+encoders, from k-NN over an exemplar bank (the reader's when it offers one, else the AID sample scenes embedded once
+and cached under the data dir).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import get_settings
-from assistant.errors import NotFoundError
+from assistant.errors import BadInputError, NotFoundError
 from assistant.events import ProgressCallback, no_progress
 from tools.search.chips import (
     Chip,
@@ -31,7 +32,7 @@ from tools.search.chips import (
     scene_gsd,
 )
 from tools.search.describe import ClassBank, describe
-from tools.search.encoders import DEFAULT_ENCODER, ImageEncoder, get_encoder
+from tools.search.encoders import DEFAULT_ENCODER, RAW_ENCODER, SCENES_ENCODER, ImageEncoder, ProbeClasses, get_encoder
 from tools.search.index import ChipIndex
 
 BATCH = 32
@@ -62,13 +63,16 @@ def _reader_bank(encoder: str) -> ClassBank | None:
         from tools.features import FEATURE_DIM
     except Exception:  # noqa: BLE001 - absent or different API: fall back to our own bank
         return None
-    if encoder != DEFAULT_ENCODER or features.ndim != 2 or features.shape[1] != FEATURE_DIM:
+    if encoder != RAW_ENCODER or features.ndim != 2 or features.shape[1] != FEATURE_DIM:
         return None
     return ClassBank(features, labels, encoder)
 
 
-def default_bank(encoder: str = DEFAULT_ENCODER) -> ClassBank | None:
-    """Exemplars for scene classes: the reader's bank, else the AID sample embedded once (cached in the data dir)."""
+def default_bank(encoder: str = DEFAULT_ENCODER) -> ClassBank | ProbeClasses | None:
+    """Where chips get scene classes: the default encoder's own probe (read back from its vectors); for other
+    encoders, k-NN over exemplars: the reader's bank, else the AID sample embedded once (cached in the data dir)."""
+    if encoder == SCENES_ENCODER:
+        return get_encoder(encoder).decoder  # type: ignore[attr-defined]
     bank = _reader_bank(encoder)
     if bank is not None:
         return bank
@@ -195,10 +199,12 @@ def index_labelled(
 ) -> dict[str, Any]:
     """Index a labelled image folder (`labels.csv`); no footprints.
 
-    With `leave_one_out`, the folder itself is the exemplar bank and each image is classified without itself,
-    so descriptions never contain its true label (honest text-search evaluation).
+    With `leave_one_out` (evaluation), no chip's vector or description is learned from its own label: with a plain
+    encoder the folder itself is the k-NN bank and each image is classified without itself; with the default
+    encoder (a probe trained on labelled scenes) vectors and classes are made out-of-fold
+    (`tools.search.evaluation.out_of_fold_vectors`). Such an index is for evaluation only.
     """
-    encoder = get_encoder(index.encoder)
+    encoder = get_encoder(index.encoder) if not (leave_one_out and index.encoder == SCENES_ENCODER) else None
     have = index.all_ids()
     chips = list(iter_labelled_chips(Path(folder), skip=have))
     stats: dict[str, Any] = {"images": len(chips) + len(have), "chips_added": 0, "chips_skipped": len(have)}
@@ -206,20 +212,30 @@ def index_labelled(
     if not chips:
         stats["seconds"] = 0.0
         return stats
-    with _bar(len(chips), "embedding", show_bar) as bar:
-        vectors = []
-        for group in _groups(chips, BATCH):
-            vectors.append(encoder.embed([c.rgb for c in group]))
-            bar.update(len(group))
-            progress(0.8 * sum(len(v) for v in vectors) / len(chips), "embedding images")
-        vectors = np.concatenate(vectors)
-    stats["embed_seconds"] = round(time.perf_counter() - t0, 2)
-    if leave_one_out:
-        bank_ = ClassBank(vectors, [c.meta["label"] for c in chips], index.encoder)
-        classes = bank_.predict(vectors, exclude=list(range(len(chips))))
+    if encoder is None:
+        from tools.search.evaluation import out_of_fold_vectors
+
+        if have:
+            raise BadInputError("an out-of-fold evaluation index must be filled in one run (empty index first)")
+        oof = out_of_fold_vectors(chips, progress=progress, show_bar=show_bar)
+        vectors, classes = oof["vectors"], oof["classes"]
+        stats.update(protocol=oof["protocol"], base_features=oof["base_features"], labels=oof["labels"])
+        encoder = _NamedOnly(index.encoder)
     else:
-        bank_ = default_bank(index.encoder) if bank is True else (bank or None)
-        classes = bank_.predict(vectors) if bank_ is not None else [[] for _ in chips]
+        with _bar(len(chips), "embedding", show_bar) as bar:
+            parts = []
+            for group in _groups(chips, BATCH):
+                parts.append(encoder.embed([c.rgb for c in group]))
+                bar.update(len(group))
+                progress(0.8 * sum(len(v) for v in parts) / len(chips), "embedding images")
+            vectors = np.concatenate(parts)
+        if leave_one_out:
+            bank_ = ClassBank(vectors, [c.meta["label"] for c in chips], index.encoder)
+            classes = bank_.predict(vectors, exclude=list(range(len(chips))))
+        else:
+            bank_ = default_bank(index.encoder) if bank is True else (bank or None)
+            classes = bank_.predict(vectors) if bank_ is not None else [[] for _ in chips]
+    stats["embed_seconds"] = round(time.perf_counter() - t0, 2)
     for start in range(0, len(chips), BATCH * 4):
         sl = slice(start, start + BATCH * 4)
         store_batch(index, encoder, chips[sl], {}, None, vectors[sl], classes[sl])
@@ -228,6 +244,15 @@ def index_labelled(
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     stats["chips_per_s"] = round(stats["chips_added"] / stats["seconds"], 2)
     return stats
+
+
+class _NamedOnly:
+    """Stands in for the encoder when vectors are already made (out-of-fold evaluation): only its name is read."""
+
+    needs_bands = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 def _groups(items: list[Chip], n: int) -> Iterator[list[Chip]]:
