@@ -117,8 +117,10 @@ def _locate_values(facts: dict[str, Any], args: dict[str, Any], language: str) -
     values["kind_label"] = KIND_LABELS[language].get(facts.get("kind", ""), None)
     if facts.get("kind") == "city" and language == "en" and (facts.get("population") or 0) >= 100000:
         values["kind_label"] = "city"
-    if facts.get("kind") in ("country", "continent"):
-        values.pop("country", None)
+    if language != "en":
+        values.update(_localized_names(facts, args, language))
+    if facts.get("kind") in ("country", "continent") or (facts.get("kind") in ("state", "region") and language != "en"):
+        values.pop("country", None)  # 'État des États-Unis, États-Unis' says it twice
     elif language == "en" and values.get("country"):
         values["country"] = _with_article(str(values["country"]))
     if "lat" in facts and "lon" in facts:
@@ -131,6 +133,34 @@ def _locate_values(facts: dict[str, Any], args: dict[str, Any], language: str) -
         source = "catalog+geonames"  # footprint from the catalog, town facts from the gazetteer
     values["source_label"] = SOURCE_LABELS[language].get(source, source)
     return values
+
+
+def _localized_names(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, str]:
+    """Country names in the user's language (CLDR, via babel); a town asked by an exonym keeps the user's word.
+
+    'Où est Londres ?' -> 'Londres (London, ville, Royaume-Uni)', not 'London (ville, United Kingdom)'.
+    """
+    from babel import Locale, UnknownLocaleError
+
+    from tools.places import normalize
+
+    out: dict[str, str] = {}
+    try:
+        territories = Locale.parse(language).territories
+    except (UnknownLocaleError, ValueError):
+        return out
+    code = facts.get("iso") if facts.get("kind") == "country" else facts.get("country_code")
+    if code and code in territories:
+        if facts.get("kind") == "country":
+            out["name"] = territories[code]
+        else:
+            out["country"] = territories[code]
+    asked = str(args.get("place") or "").strip()
+    name = str(facts.get("name") or "")
+    if facts.get("kind") == "city" and asked and normalize(asked) != normalize(name):
+        out["name"] = f"{asked[:1].upper()}{asked[1:]}"
+        out["kind_label"] = f"{name}, {KIND_LABELS[language].get('city', 'city')}"
+    return out
 
 
 def _with_article(country: str) -> str:

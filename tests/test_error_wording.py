@@ -36,3 +36,18 @@ def test_a_real_unknown_place_error_in_french():
 
 def test_messages_without_a_wording_are_kept():
     assert answers.localize_error("GDAL said no", "fr") == "GDAL said no"
+
+
+@pytest.mark.parametrize(
+    ("asked", "language", "expected", "absent"),
+    [
+        ("Londres", "fr", "Londres (London, ville, Royaume-Uni)", "United Kingdom"),
+        ("Allemagne", "fr", "Allemagne (pays)", "Germany"),
+        ("Brittany", "fr", "Bretagne (région française)", "France)"),
+        ("Londres", "en", "London", "Londres"),
+    ],
+)
+def test_place_answers_name_places_in_the_users_language(asked, language, expected, absent):
+    result = places.locate_place(asked)
+    answer = answers.compose(result, {"place": asked}, language)
+    assert expected in answer and absent not in answer

@@ -29,7 +29,7 @@ from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 6
+INDEX_VERSION = 7
 ALT_NAME_MIN_POPULATION = 15000  # alternate names (exonyms such as "Londres") only for towns this big
 
 # French (and a few English) names for countries that GeoNames lists under one English name only.
@@ -148,7 +148,7 @@ class Gazetteer:
         cc = self.city_cc[idx]
         return Place(
             name=self.city_name[idx], kind="city", lon=lon, lat=lat, bbox=_city_bbox(lon, lat, pop),
-            country=self.country_names.get(cc, cc), population=pop, source="geonames",
+            country=self.country_names.get(cc, cc), population=pop, source="geonames", extra={"country_code": cc},
         )
 
     def lookup(self, key: str) -> list[tuple[Place, float]]:
@@ -264,6 +264,7 @@ def _build_index() -> dict[str, Any]:
         place = Place(
             name=rec["name"], kind="state", lon=(bbox[0] + bbox[2]) / 2, lat=(bbox[1] + bbox[3]) / 2, bbox=bbox,
             country="United States", population=int(pop_a[sel].sum()), source="geonames",
+            extra={"country_code": "US"},
         )
         areas.setdefault(normalize(rec["name"]), []).append(place)
     for alias, state in STATE_ALIASES.items():
@@ -277,7 +278,8 @@ def _build_index() -> dict[str, Any]:
         bbox = _percentile_box(lon_a[sel], lat_a[sel], percent=0.5)
         place = Place(
             name=names[0], kind="region", lon=(bbox[0] + bbox[2]) / 2, lat=(bbox[1] + bbox[3]) / 2, bbox=bbox,
-            country="France", population=int(pop_a[sel].sum()), source="geonames", extra={"admin1": code},
+            country="France", population=int(pop_a[sel].sum()), source="geonames",
+            extra={"admin1": code, "country_code": "FR"},
         )
         for alias in names:
             areas.setdefault(normalize(alias), []).append(place)
