@@ -198,8 +198,11 @@ code{font-size:12px;word-break:break-all}
 
 
 def report_html(session: Session, base_url: str = "") -> str:
-    """One self-contained page: the conversation beside its map (Leaflet and layer data inlined)."""
-    state = {"layers": [layer.model_dump(exclude_none=True) for layer in session.layers], "view": session.view}
+    """One self-contained page: the conversation beside its map (Leaflet, vectors and imagery inlined)."""
+    from assistant.ui.report_imagery import inline_imagery
+
+    layers = inline_imagery([layer.model_dump(exclude_none=True) for layer in session.layers])
+    state = {"layers": layers, "view": session.view}
     page = standalone_map_html(state, title="Sentinelle report", base_url=base_url)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     conv = (

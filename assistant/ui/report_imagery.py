@@ -1,0 +1,97 @@
+"""Imagery inlined into the HTML report: each tile layer becomes one PNG overlay, so the page works with no server.
+
+The mosaic is made of the very tiles the live map shows (the app's own tile router, called in-process), at the
+deepest zoom where the layer's bounds fit in `max_tiles` Web-Mercator tiles. Stitched Mercator tiles line up
+exactly under Leaflet's `imageOverlay`, which stretches linearly in projected space.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from functools import lru_cache
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+TILE = 256
+
+
+@lru_cache(maxsize=1)
+def _client():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from tools.tiles import router
+
+    app = FastAPI()
+    app.include_router(router)
+    return TestClient(app)
+
+
+def _tiles_for(bounds: list[float], max_tiles: int) -> tuple[int, list[Any]] | None:
+    """The deepest zoom (<= 16) whose tiles over `bounds` number at most `max_tiles`, and those tiles."""
+    from morecantile import tms
+
+    grid = tms.get("WebMercatorQuad")
+    west, south, east, north = bounds
+    best = None
+    for z in range(0, 17):
+        tiles = list(grid.tiles(west, south, east, north, [z]))
+        if len(tiles) > max_tiles:
+            break
+        best = (z, tiles)
+    return best
+
+
+def inline_tile_layer(layer: dict[str, Any], max_tiles: int = 16) -> dict[str, Any] | None:
+    """A 'tiles' layer as an 'image' layer with a PNG data URI, or None when nothing could be rendered."""
+    import numpy as np
+    from morecantile import tms
+    from PIL import Image
+
+    url, bounds = layer.get("url"), layer.get("bounds")
+    if layer.get("kind") != "tiles" or not url or not bounds or not url.startswith("/tiles/"):
+        return None
+    found = _tiles_for(list(bounds), max_tiles)
+    if not found:
+        return None
+    _, tiles = found
+    xs, ys = [t.x for t in tiles], [t.y for t in tiles]
+    x0, y0 = min(xs), min(ys)
+    mosaic = Image.new("RGBA", ((max(xs) - x0 + 1) * TILE, (max(ys) - y0 + 1) * TILE))
+    drawn = 0
+    for t in tiles:
+        response = _client().get(url.format(z=t.z, x=t.x, y=t.y))
+        if response.status_code != 200:
+            continue
+        tile = Image.open(io.BytesIO(response.content)).convert("RGBA")
+        mosaic.paste(tile, ((t.x - x0) * TILE, (t.y - y0) * TILE))
+        drawn += 1
+    if not drawn or not np.asarray(mosaic)[..., 3].any():
+        return None
+    grid = tms.get("WebMercatorQuad")
+    top_left, bottom_right = grid.bounds(x0, y0, tiles[0].z), grid.bounds(max(xs), max(ys), tiles[0].z)
+    buf = io.BytesIO()
+    mosaic.save(buf, format="PNG", optimize=True)
+    data_uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return {
+        **layer,
+        "kind": "image",
+        "url": data_uri,
+        "bounds": [top_left.left, bottom_right.bottom, bottom_right.right, top_left.top],
+    }
+
+
+def inline_imagery(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tile layer replaced by its inlined image where possible; other layers as they are."""
+    out = []
+    for layer in layers:
+        try:
+            inlined = inline_tile_layer(layer)
+        except Exception:  # noqa: BLE001 - a report keeps the live-tile layer rather than failing
+            log.warning("could not inline %s into the report", layer.get("name"), exc_info=True)
+            inlined = None
+        out.append(inlined or layer)
+    return out
