@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 
 from tools.data import geodata_path
@@ -39,14 +40,16 @@ def labelled(tmp_path_factory):
 def test_labelled_folder_is_indexed_once(labelled):
     folder, index, stats, rows = labelled
     assert stats["chips_added"] == len(rows) == index.count()
+    assert stats["protocol"].startswith("5-fold") and "270 bank images" in stats["protocol"]  # AID minus this folder
     again = index_labelled(index, folder, leave_one_out=True)
     assert again["chips_added"] == 0 and again["chips_skipped"] == len(rows)
     meta = index.table().metadatas[0]
     assert meta["class"] in CLASSES and "west" not in meta and meta["georeferenced"] is False
 
 
-@pytest.mark.parametrize(("query", "label"), [("forest", "Forest"), ("forêt", "Forest"), ("aéroports", "Airport"),
-                                              ("beach", "Beach")])
+@pytest.mark.parametrize(
+    ("query", "label"), [("forest", "Forest"), ("forêt", "Forest"), ("aéroports", "Airport"), ("beach", "Beach")]
+)
 def test_class_name_queries_find_that_class(labelled, query, label):
     _, index, _, _ = labelled
     hits, info = search_chips(query=query, k=5, index=index)
@@ -91,8 +94,9 @@ def test_catalog_scene_is_chipped_with_footprints_and_filters(tmp_data_dir, monk
 
     monkeypatch.setenv("SENTINELLE_CATALOG_DIR", str(tmp_data_dir / "catalog"))
     get_settings.cache_clear()
-    report = open_catalog().ingest([geodata_path("rasterio-fixtures/RGB.byte.tif")], place="Nassau",
-                                   datetime="2017-06-01")
+    report = open_catalog().ingest(
+        [geodata_path("rasterio-fixtures/RGB.byte.tif")], place="Nassau", datetime="2017-06-01"
+    )
     item = report.items[0]
     index = ChipIndex(root=tmp_data_dir / "chroma")
     bank = False  # no scene classes: keeps the test off the AID bank build
@@ -105,8 +109,9 @@ def test_catalog_scene_is_chipped_with_footprints_and_filters(tmp_data_dir, monk
         assert w - 1e-6 <= meta["west"] < meta["east"] <= e + 1e-6
         assert s - 1e-6 <= meta["south"] < meta["north"] <= n + 1e-6
     root = index.client.get_settings().persist_directory
-    result = find_scenes(image=f"{item.id}@0_0_256_256", start_date="2017-01-01", end_date="2017-12-31", k=3,
-                         index_dir=root)
+    result = find_scenes(
+        image=f"{item.id}@0_0_256_256", start_date="2017-01-01", end_date="2017-12-31", k=3, index_dir=root
+    )
     assert f"{item.id}@0_0_256_256" not in [r["chip_id"] for r in result.facts["results"]]
     footprints = next(layer for layer in result.layers if layer.kind == "geojson")
     assert len(footprints.data["features"]) == 3 and footprints.data["features"][0]["properties"]["rank"] == 1
@@ -115,3 +120,39 @@ def test_catalog_scene_is_chipped_with_footprints_and_filters(tmp_data_dir, monk
         find_scenes(image=f"{item.id}@0_0_256_256", start_date="2019-01-01", index_dir=root)
     catalog_only = find_scenes(query="which scenes do you have in 2017", index_dir=root)
     assert catalog_only.facts["mode"] == "catalog" and catalog_only.facts["scenes"] == [item.id]
+
+
+def test_default_vectors_carry_the_scene_probe_and_evaluation_vectors_are_out_of_fold(labelled):
+    """Production vectors: projected features + the reader's probe; evaluation vectors: the same recipe, but from
+    probes that never saw the image (the production probe was trained on these AID images and is surer of them)."""
+    from tools.reader.bank import get_classifier
+    from tools.render import read_rgb_image
+    from tools.search.encoders import DEFAULT_ENCODER, PROJECTION_DIM, get_encoder
+
+    folder, index, _, rows = labelled
+    encoder = get_encoder(DEFAULT_ENCODER)
+    picks = list(range(0, len(rows), 5))
+    images = [read_rgb_image(folder / rows[i]["path"]) for i in picks]
+    vectors = encoder.embed(images)
+    assert vectors.shape == (len(picks), PROJECTION_DIM + len(get_classifier().classes))
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    decoded = [c[0][0] for c in encoder.decoder.predict(vectors)]
+    assert decoded == [rows[i]["label"] for i in picks]  # in-sample for the production probe
+    table = index.table()
+    row_of = {m["source"]: r for r, m in enumerate(table.metadatas)}
+    stored = table.vectors[[row_of[str(folder / rows[i]["path"])] for i in picks]]
+    np.testing.assert_allclose(stored[:, :PROJECTION_DIM], vectors[:, :PROJECTION_DIM], atol=1e-4)  # same features
+    prod_conf = encoder.decoder.predict(vectors)
+    oof_conf = encoder.decoder.predict(stored)
+    assert np.mean([o[0][1] for o in oof_conf]) < np.mean([p[0][1] for p in prod_conf])  # held out: less sure
+
+
+def test_image_queries_reach_the_goal_on_held_out_vectors(labelled):
+    """Image P@5 >= 0.8 on the three-class folder, every query against the other images, vectors out-of-fold."""
+    _, index, _, _ = labelled
+    table = index.table()
+    scores = []
+    for row, cid in enumerate(table.ids):
+        hits = index.query(table.vectors[row], 5, exclude_ids={str(cid)})
+        scores.append(np.mean([h.metadata["label"] == table.metadatas[row]["label"] for h in hits]))
+    assert np.mean(scores) >= 0.8

@@ -10,8 +10,11 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("search", help="precision@k of scene search on a labelled folder (labels.csv)")
     parser.add_argument("folder", type=Path, help="labelled images: <folder>/labels.csv with columns path,label")
-    parser.add_argument("--encoder", default=None,
-                        help="image encoder (default: efficientnet-lite0-scenes; efficientnet-lite0 = raw ImageNet)")
+    parser.add_argument(
+        "--encoder",
+        default=None,
+        help="image encoder (default: efficientnet-lite0-scenes; efficientnet-lite0 = raw ImageNet)",
+    )
     parser.add_argument("--json", action="store_true", help="print everything, per class too, as JSON")
     parser.set_defaults(func=run)
 
@@ -24,17 +27,25 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
-    print(f"{report['images']} images, {report['classes']} classes, encoder {report['encoder']}; "
-          f"scene classes in the descriptions (held out) accuracy {report['knn_accuracy_loo']:.3f}")
+    print(
+        f"{report['images']} images, {report['classes']} classes, encoder {report['encoder']}; "
+        f"scene classes in the descriptions (held out) accuracy {report['knn_accuracy_loo']:.3f}"
+    )
     print(f"protocol: {report['protocol']}")
     print(f"{'queries':34} {'P@5':>6} {'P@10':>6}")
-    names = {"text_en": "text, English class names", "text_fr": "text, French class names",
-             "text_fr_untranslated": "text, French, no FR->EN vocabulary",
-             "image": "image (LOO query, held-out vectors)", "image_base_only": "image, base features only"}
+    names = {
+        "text_en": "text, English class names",
+        "text_fr": "text, French class names",
+        "text_fr_untranslated": "text, French, no FR->EN vocabulary",
+        "image": "image (LOO query, held-out vectors)",
+        "image_base_only": "image, base features only",
+    }
     for key, name in names.items():
         if key not in report:
             continue
         print(f"{name:34} {report[key]['p@5']:6.3f} {report[key]['p@10']:6.3f}")
-    print(f"index {report['index']['chips_added']} chips in {report['index']['seconds']} s; "
-          f"text query {report['text_query_ms']} ms, image query {report['image_query_ms']} ms")
+    print(
+        f"index {report['index']['chips_added']} chips in {report['index']['seconds']} s; "
+        f"text query {report['text_query_ms']} ms, image query {report['image_query_ms']} ms"
+    )
     return 0

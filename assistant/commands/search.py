@@ -30,8 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     index.add_argument("--stride", help="step between chips, pixels or metres (default: the chip size)")
     index.add_argument("--labelled", type=Path, help="also index a labelled image folder (labels.csv)")
     index.add_argument("--index", type=Path, help="chroma folder (default: the configured index)")
-    index.add_argument("--encoder", default=DEFAULT_ENCODER,
-                       help=f"image encoder: {DEFAULT_ENCODER} (default), efficientnet-lite0, galileo-nano, clip[:id]")
+    index.add_argument(
+        "--encoder",
+        default=DEFAULT_ENCODER,
+        help=f"image encoder: {DEFAULT_ENCODER} (default), efficientnet-lite0, galileo-nano, clip[:id]",
+    )
     index.add_argument("--json", action="store_true", help="print the counts as JSON")
     index.set_defaults(func=run_index)
 
@@ -43,8 +46,16 @@ def run_search(args: argparse.Namespace) -> int:
     if not args.query and not args.image and not args.place and not args.start and not args.platform:
         raise BadInputError("give a query, --image, or catalog filters (--place, --start/--end, --platform)")
     result = find_scenes(
-        query=args.query, place=args.place, start_date=args.start, end_date=args.end, max_cloud_cover=args.max_cloud,
-        image=args.image, platform=args.platform, k=args.k, index_dir=args.index, encoder=args.encoder,
+        query=args.query,
+        place=args.place,
+        start_date=args.start,
+        end_date=args.end,
+        max_cloud_cover=args.max_cloud,
+        image=args.image,
+        platform=args.platform,
+        k=args.k,
+        index_dir=args.index,
+        encoder=args.encoder,
     )
     if args.json:
         print(json.dumps(result.model_dump(), indent=2, ensure_ascii=False, default=str))
@@ -54,8 +65,10 @@ def run_search(args: argparse.Namespace) -> int:
     for row in facts["results"]:
         score = f"{row['score']:.3f}" if row.get("score") is not None else "  -  "
         what = row.get("class_name") or ""
-        print(f"{row['rank']:>3}  {score}  {row.get('date') or '':10}  {row.get('platform') or '':12}  "
-              f"{what:24}  {row.get('chip_id') or row['scene_id']}")
+        print(
+            f"{row['rank']:>3}  {score}  {row.get('date') or '':10}  {row.get('platform') or '':12}  "
+            f"{what:24}  {row.get('chip_id') or row['scene_id']}"
+        )
     return 0
 
 

@@ -2,8 +2,8 @@
 
 Offline text search matches a query against sentences that describe each chip (predicted scene classes, land-cover
 facts, place, date). The sentence model (all-MiniLM-L6-v2) is English-centric, so French class names in a query are
-first rewritten to English with the vocabulary below. Classes are *predicted* (k-NN over an exemplar bank), never
-taken from ground truth.
+first rewritten to English with the vocabulary below. Classes are *predicted* (the default encoder's scene probe,
+or k-NN over an exemplar bank for other encoders), never taken from ground truth.
 """
 
 from __future__ import annotations
@@ -51,11 +51,37 @@ CLASSES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 # A few common French words around class names in queries, so the English model is not left with noise.
 FR_WORDS: dict[str, str] = {
-    "images": "images", "image": "image", "scenes": "scenes", "scène": "scene", "scènes": "scenes",
-    "trouve": "find", "trouver": "find", "cherche": "find", "montre": "show", "montre-moi": "show me",
-    "avec": "with", "des": "", "les": "", "le": "", "la": "", "du": "", "de": "", "d'": "", "un": "", "une": "",
-    "près": "near", "pres": "near", "sur": "over", "au-dessus": "over", "eau": "water", "végétation": "vegetation",
-    "nuages": "clouds", "ville": "city", "zones": "areas", "zone": "area", "similaires": "similar",
+    "images": "images",
+    "image": "image",
+    "scenes": "scenes",
+    "scène": "scene",
+    "scènes": "scenes",
+    "trouve": "find",
+    "trouver": "find",
+    "cherche": "find",
+    "montre": "show",
+    "montre-moi": "show me",
+    "avec": "with",
+    "des": "",
+    "les": "",
+    "le": "",
+    "la": "",
+    "du": "",
+    "de": "",
+    "d'": "",
+    "un": "",
+    "une": "",
+    "près": "near",
+    "pres": "near",
+    "sur": "over",
+    "au-dessus": "over",
+    "eau": "water",
+    "végétation": "vegetation",
+    "nuages": "clouds",
+    "ville": "city",
+    "zones": "areas",
+    "zone": "area",
+    "similaires": "similar",
 }
 
 
@@ -150,23 +176,12 @@ class ClassBank:
         return out
 
 
-    def projection(self, shrinkage: float = 0.5):  # noqa: ANN201 - a callable (N, D) -> (N, C-1)
-        """A class-discriminant projection fitted on the bank (shrinkage LDA): image search in a space where the
-        bank's scene classes separate, added to the raw features by `BankProjectedEncoder`."""
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=shrinkage).fit(self.features, self.labels)
-
-        def project(x: np.ndarray) -> np.ndarray:
-            z = lda.transform(np.asarray(x, np.float32)).astype(np.float32)
-            return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-
-        return project
-
-
 def describe(
-    classes: Sequence[tuple[str, float]], facts: dict[str, float] | None = None, place: str | None = None,
-    date: str | None = None, platform: str | None = None,
+    classes: Sequence[tuple[str, float]],
+    facts: dict[str, float] | None = None,
+    place: str | None = None,
+    date: str | None = None,
+    platform: str | None = None,
 ) -> str:
     """One English sentence per chip: main class first (what text queries match best), then facts, place, date."""
     parts = []

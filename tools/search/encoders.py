@@ -217,6 +217,7 @@ def scenes_key() -> str:
     recipe = f"{bank}|{proj}|{PROJECTION_DIM}|{PROBE_WEIGHT}|{PROBE_TEMPERATURE}"
     return hashlib.sha1(recipe.encode()).hexdigest()[:8]
 
+
 @lru_cache(maxsize=4)
 def get_encoder(name: str = DEFAULT_ENCODER) -> ImageEncoder:
     """The encoder called `name`, loaded once per process ('efficientnet-lite0-scenes' (default),
@@ -232,9 +233,7 @@ def get_encoder(name: str = DEFAULT_ENCODER) -> ImageEncoder:
         return GalileoEncoder()
     if name == "clip" or name.startswith("clip:"):
         return ClipEncoder(*name.split(":", 1)[1:])
-    raise BadInputError(
-        f"unknown encoder '{name}' ({SCENES_ENCODER}, {RAW_ENCODER}, galileo-nano, clip[:hub-id])"
-    )
+    raise BadInputError(f"unknown encoder '{name}' ({SCENES_ENCODER}, {RAW_ENCODER}, galileo-nano, clip[:hub-id])")
 
 
 def collection_name(encoder_name: str, kind: str = "img") -> str:

@@ -37,8 +37,11 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def evaluate_folder(
-    folder: Path, encoder: str = DEFAULT_ENCODER, index_root: Path | None = None,
-    progress: ProgressCallback = no_progress, show_bar: bool = False,
+    folder: Path,
+    encoder: str = DEFAULT_ENCODER,
+    index_root: Path | None = None,
+    progress: ProgressCallback = no_progress,
+    show_bar: bool = False,
 ) -> dict[str, Any]:
     """Index `folder` in a temporary chroma (unless `index_root`), then score text (EN, FR) and image queries."""
     with tempfile.TemporaryDirectory(prefix="sentinelle-eval-") as tmp:
@@ -49,9 +52,12 @@ def evaluate_folder(
         classes = sorted({lab for lab in labels if lab})
         predicted = [m.get("class") for m in table.metadatas]
         out: dict[str, Any] = {
-            "folder": str(folder), "images": len(labels), "classes": len(classes), "encoder": encoder,
-            "index": stats, "knn_accuracy_loo": round(float(np.mean([p == t for p, t in zip(predicted, labels,
-                                                                                           strict=True)])), 3),
+            "folder": str(folder),
+            "images": len(labels),
+            "classes": len(classes),
+            "encoder": encoder,
+            "index": stats,
+            "knn_accuracy_loo": round(float(np.mean([p == t for p, t in zip(predicted, labels, strict=True)])), 3),
             "protocol": stats.get("protocol", "leave-one-out: nothing learned from the labels"),
         }
         per_class: dict[str, dict[str, Any]] = {}
@@ -143,8 +149,11 @@ def out_of_fold_vectors(chips: list[Any], folds: int = FOLDS, progress: Progress
         progress(0.7 + 0.1 * (f + 1) / folds, f"probe fold {f + 1}/{folds}")
     vectors = join_probe(base, probs)
     return {
-        "vectors": vectors, "classes": ProbeClasses(classes).predict(vectors), "base_features": base,
-        "labels": labels, "protocol": f"{folds}-fold: probe refit per fold on the other folds + "
+        "vectors": vectors,
+        "classes": ProbeClasses(classes).predict(vectors),
+        "base_features": base,
+        "labels": labels,
+        "protocol": f"{folds}-fold: probe refit per fold on the other folds + "
         f"{len(extra_labels)} bank images not in this folder; every vector out-of-fold",
     }
 

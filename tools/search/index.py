@@ -26,11 +26,12 @@ from assistant.config import get_settings
 from assistant.errors import ModelUnavailableError
 from tools.search.encoders import DEFAULT_ENCODER, collection_name
 
-EXACT_MAX_CANDIDATES = 4_000  # up to this many filtered rows are gathered and scored exactly
-SPAN_MAX_ROWS = 40_000  # filtered rows in contiguous spans up to this many are scored in place (no copy)
+# Budgets in vector *values* (rows x dim), so a 286-d index (the default encoder) scores 4.5x more rows exactly than
+# a 1280-d one for the same memory traffic: matrix-vector scoring is bound by memory bandwidth (~10 GB/s here).
+EXACT_MAX_VALUES = 5_120_000  # filtered rows up to this many values are gathered and scored exactly (1280-d: 4k rows)
+SPAN_MAX_VALUES = 51_200_000  # rows in contiguous spans up to this many values are scored in place (1280-d: 40k rows)
 MAX_SPANS = 512  # more spans than this: gather instead
 STAMP_CHECK_S = 1.0  # how often a query re-checks whether the collection changed
-EXACT_MAX_UNFILTERED = 5_000  # unfiltered image queries on bigger indexes go to chroma's HNSW
 PAGE = 5_000
 NO_TIME = np.iinfo(np.int64).min
 
@@ -47,8 +48,9 @@ class Filters:
     scene_ids: set[str] | None = None
 
     def empty(self) -> bool:
-        return all(v is None for v in (self.bbox, self.start, self.end, self.platform, self.max_cloud_cover,
-                                       self.scene_ids))
+        return all(
+            v is None for v in (self.bbox, self.start, self.end, self.platform, self.max_cloud_cover, self.scene_ids)
+        )
 
     def to_where(self) -> dict[str, Any] | None:
         """The same filters as a chroma `where` clause (the baseline the benchmark compares against)."""
@@ -101,8 +103,9 @@ class SideTable:
         self.platform_names, self.platform = np.unique(np.array(names or [""], dtype=object), return_inverse=True)
         self.platform = self.platform[: len(m)]
         self.cloud = np.array([float(x.get("cloud_cover", np.nan)) for x in m], dtype=np.float64)
-        self.bbox = np.array([[x.get(k, np.nan) for k in ("west", "south", "east", "north")] for x in m],
-                             dtype=np.float64).reshape(len(m), 4)
+        self.bbox = np.array(
+            [[x.get(k, np.nan) for k in ("west", "south", "east", "north")] for x in m], dtype=np.float64
+        ).reshape(len(m), 4)
         self.scene = np.array([str(x.get("scene_id", "")) for x in m], dtype=object)
         # Rows sorted by (platform, date, scene): platform and date filters select a few contiguous spans, which are
         # scored in place without copying vectors (the temporal/platform partitioning of the index).
@@ -181,7 +184,9 @@ def _client(root: Path | None = None, url: str | None = None):  # noqa: ANN202 -
         parsed = urlparse(url)
         try:
             return chromadb.HttpClient(
-                host=parsed.hostname or "localhost", port=parsed.port or 8000, ssl=parsed.scheme == "https",
+                host=parsed.hostname or "localhost",
+                port=parsed.port or 8000,
+                ssl=parsed.scheme == "https",
                 settings=chroma_settings,
             )
         except Exception as exc:  # noqa: BLE001 - connection refused, DNS, version mismatch
@@ -203,7 +208,7 @@ class ChipIndex:
         space = {"hnsw:space": "cosine"}
         self.img = self.client.get_or_create_collection(collection_name(encoder, "img"), metadata=space)
         self.txt = self.client.get_or_create_collection(collection_name(encoder, "txt"), metadata=space)
-        self._tables: dict[str, tuple[tuple[int, int], SideTable]] = {}
+        self._tables: dict[str, tuple[tuple[int, int], tuple[int, ...] | None, SideTable]] = {}
         self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -230,42 +235,70 @@ class ChipIndex:
         return out
 
     def add(
-        self, ids: Sequence[str], img_vectors: np.ndarray, txt_vectors: np.ndarray,
-        metadatas: Sequence[dict[str, Any]], documents: Sequence[str],
+        self,
+        ids: Sequence[str],
+        img_vectors: np.ndarray,
+        txt_vectors: np.ndarray,
+        metadatas: Sequence[dict[str, Any]],
+        documents: Sequence[str],
     ) -> None:
         """Store a batch (upsert: a re-run after a crash rewrites the same ids, never duplicates)."""
         if not len(ids):
             return
         metas = [clean_metadata(m) for m in metadatas]
-        self.txt.upsert(ids=list(ids), embeddings=np.asarray(txt_vectors, np.float32), metadatas=metas,
-                        documents=list(documents))
-        self.img.upsert(ids=list(ids), embeddings=np.asarray(img_vectors, np.float32), metadatas=metas,
-                        documents=list(documents))
+        self.txt.upsert(
+            ids=list(ids), embeddings=np.asarray(txt_vectors, np.float32), metadatas=metas, documents=list(documents)
+        )
+        self.img.upsert(
+            ids=list(ids), embeddings=np.asarray(img_vectors, np.float32), metadatas=metas, documents=list(documents)
+        )
         self._checked.clear()  # this process wrote: the next query re-checks at once
 
     def count(self) -> int:
         return self.img.count()
 
     # --- reading ---------------------------------------------------------------------------------
+    def _files_stamp(self) -> tuple[int, ...] | None:
+        """(mtime, size) of the embedded database files: any write changes them. None for a chroma server."""
+        if not self.root:
+            return None
+        out: list[int] = []
+        for f in (self.root / "chroma.sqlite3", self.root / "chroma.sqlite3-wal"):
+            try:
+                st = f.stat()
+                out += [st.st_mtime_ns, st.st_size]
+            except FileNotFoundError:
+                out += [0, 0]
+        return tuple(out)
+
     def _stamp(self, coll) -> tuple[int, int]:  # noqa: ANN001 - a chroma collection
         """(count, last write of the embedded database): changes whenever the collection may have changed."""
         files = [self.root / "chroma.sqlite3", self.root / "chroma.sqlite3-wal"] if self.root else []
         return coll.count(), max([f.stat().st_mtime_ns for f in files if f.exists()] or [0])
 
     def table(self, kind: str = "img") -> SideTable:
-        """The side table of one collection: from memory, else from its disk cache, else rebuilt from chroma."""
+        """The side table of one collection: from memory, else from its disk cache, else rebuilt from chroma.
+
+        Freshness: at most every STAMP_CHECK_S, and for an embedded chroma only a `stat` of its database files;
+        chroma's `count()` (a SQL count, tens of ms at 100k chips on a busy machine: it was the p95 tail) runs only
+        when those files changed, or for a chroma server.
+        """
         coll = self.img if kind == "img" else self.txt
         with self._lock:
             cached = self._tables.get(kind)
             now = time.monotonic()
             if cached and now - self._checked.get(kind, 0.0) < STAMP_CHECK_S:
-                return cached[1]  # queries in a burst skip the (count + stat) freshness check
-            stamp = self._stamp(coll)
+                return cached[2]  # queries in a burst skip the freshness check
+            files = self._files_stamp()
             self._checked[kind] = now
+            if cached and files is not None and cached[1] == files:
+                return cached[2]
+            stamp = self._stamp(coll)
             if cached and cached[0] == stamp:
-                return cached[1]
+                self._tables[kind] = (stamp, files, cached[2])
+                return cached[2]
             table = self._load_cache(coll.name, stamp) or self._build(coll, stamp[0])
-            self._tables[kind] = (stamp, table)
+            self._tables[kind] = (stamp, self._files_stamp(), table)
             return table
 
     def _build(self, coll, n: int) -> SideTable:  # noqa: ANN001
@@ -277,8 +310,9 @@ class ChipIndex:
             metas += page["metadatas"]
             docs += page["documents"] or [None] * len(page["ids"])
         dim = vecs[0].shape[1] if vecs else 0
-        table = SideTable(np.array(ids, dtype=object), np.concatenate(vecs) if vecs else np.zeros((0, dim)),
-                          metas, docs)
+        table = SideTable(
+            np.array(ids, dtype=object), np.concatenate(vecs) if vecs else np.zeros((0, dim)), metas, docs
+        )
         self._save_cache(coll.name, self._stamp(coll), table)
         return table
 
@@ -296,8 +330,16 @@ class ChipIndex:
         paths[0].parent.mkdir(parents=True, exist_ok=True)
         tmp = paths[0].with_suffix(".tmp.npz")
         np.savez(tmp, vectors=table.vectors, stamp=np.array(stamp, dtype=np.int64))
-        paths[1].write_text(json.dumps({"stamp": list(stamp), "ids": [str(i) for i in table.ids],
-                                        "metadatas": table.metadatas, "documents": table.documents}))
+        paths[1].write_text(
+            json.dumps(
+                {
+                    "stamp": list(stamp),
+                    "ids": [str(i) for i in table.ids],
+                    "metadatas": table.metadatas,
+                    "documents": table.documents,
+                }
+            )
+        )
         tmp.replace(paths[0])
 
     def _load_cache(self, name: str, stamp: tuple[int, int]) -> SideTable | None:
@@ -316,15 +358,22 @@ class ChipIndex:
             return None
         return SideTable(np.array(meta["ids"], dtype=object), vectors, meta["metadatas"], meta["documents"])
 
-    def query(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None, kind: str = "img",
-              exclude_ids: set[str] | None = None) -> list[Hit]:
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int = 10,
+        filters: Filters | None = None,
+        kind: str = "img",
+        exclude_ids: set[str] | None = None,
+    ) -> list[Hit]:
         """Top-k chips by cosine similarity, filtered (see `_query`); BLAS on one thread: a matrix-vector product
         gains nothing from a second thread on a busy 2-core machine and its p95 doubles."""
         with _blas_one_thread():
             return self._query(vector, k, filters, kind, exclude_ids)
 
-    def _query(self, vector: np.ndarray, k: int, filters: Filters | None, kind: str,
-               exclude_ids: set[str] | None) -> list[Hit]:
+    def _query(
+        self, vector: np.ndarray, k: int, filters: Filters | None, kind: str, exclude_ids: set[str] | None
+    ) -> list[Hit]:
         """Top-k chips by cosine similarity, filtered; exact on filtered candidates, HNSW when unfiltered."""
         filters = filters or Filters()
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -332,24 +381,31 @@ class ChipIndex:
         if not len(table):
             return []
         want = k + len(exclude_ids or ())
+        dim = max(1, table.vectors.shape[1])
         if filters.empty():
-            if kind == "txt" or len(table) <= EXACT_MAX_UNFILTERED:
+            if kind == "txt" or len(table) * dim <= SPAN_MAX_VALUES:
                 return self._exact(table, q, np.arange(len(table)), want, exclude_ids)[:k]
             return self._hnsw(table, q, want, None, exclude_ids)[:k]
         mask = table.mask(filters)
         cand = np.flatnonzero(mask)
-        if len(cand) <= EXACT_MAX_CANDIDATES:
+        if len(cand) * dim <= EXACT_MAX_VALUES:
             return self._exact(table, q, cand, want, exclude_ids)[:k]
         spans = mask_spans(mask)
-        if len(spans) <= MAX_SPANS and sum(b - a for a, b in spans) <= SPAN_MAX_ROWS:
+        if len(spans) <= MAX_SPANS and sum(b - a for a, b in spans) * dim <= SPAN_MAX_VALUES:
             return self._spans(table, q, spans, mask, want, exclude_ids)[:k]
         if kind == "txt":
             return self._exact(table, q, cand, want, exclude_ids)[:k]
         return self._hnsw(table, q, want, mask, exclude_ids)[:k]
 
     @staticmethod
-    def _spans(table: SideTable, q: np.ndarray, spans: list[tuple[int, int]], mask: np.ndarray, k: int,
-               exclude: set[str] | None) -> list[Hit]:
+    def _spans(
+        table: SideTable,
+        q: np.ndarray,
+        spans: list[tuple[int, int]],
+        mask: np.ndarray,
+        k: int,
+        exclude: set[str] | None,
+    ) -> list[Hit]:
         """Exact scores of contiguous row spans, computed on views of the vector matrix (no copy)."""
         scores = np.concatenate([table.vectors[a:b] @ q for a, b in spans])
         rows = np.concatenate([np.arange(a, b) for a, b in spans])
@@ -369,8 +425,9 @@ class ChipIndex:
         top = top[np.argsort(-scores[top])]
         return [table.hit(int(rows[i]), scores[i]) for i in top if not exclude or table.ids[rows[i]] not in exclude]
 
-    def _hnsw(self, table: SideTable, q: np.ndarray, k: int, mask: np.ndarray | None,
-              exclude: set[str] | None) -> list[Hit]:
+    def _hnsw(
+        self, table: SideTable, q: np.ndarray, k: int, mask: np.ndarray | None, exclude: set[str] | None
+    ) -> list[Hit]:
         """Approximate search in chroma, over-fetching by the filter's selectivity, then post-filtering."""
         coll = self.img
         frac = 1.0 if mask is None else max(mask.mean(), 1e-6)
@@ -396,10 +453,16 @@ class ChipIndex:
 
     def query_where(self, vector: np.ndarray, k: int, filters: Filters) -> list[Hit]:
         """Plain chroma query with a `where` clause: the baseline that the side table replaces."""
-        res = self.img.query(query_embeddings=np.asarray(vector, np.float32)[None], n_results=k,
-                             where=filters.to_where(), include=["distances", "metadatas"])
-        return [Hit(cid, 1.0 - d, m) for cid, d, m in zip(res["ids"][0], res["distances"][0], res["metadatas"][0],
-                                                          strict=True)]
+        res = self.img.query(
+            query_embeddings=np.asarray(vector, np.float32)[None],
+            n_results=k,
+            where=filters.to_where(),
+            include=["distances", "metadatas"],
+        )
+        return [
+            Hit(cid, 1.0 - d, m)
+            for cid, d, m in zip(res["ids"][0], res["distances"][0], res["metadatas"][0], strict=True)
+        ]
 
     def get(self, ids: Sequence[str], kind: str = "img") -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Stored vectors and metadata of some chips (image queries by chip id)."""

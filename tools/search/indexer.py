@@ -99,7 +99,9 @@ def chip_metadata(chip: Chip, item: Any | None, classes: list[tuple[str, float]]
     props = item.properties if item is not None else {}
     r, c, h, w = chip.window
     meta: dict[str, Any] = {
-        "scene_id": chip.scene_id, "window": f"{r}_{c}_{h}_{w}", "encoder": encoder,
+        "scene_id": chip.scene_id,
+        "window": f"{r}_{c}_{h}_{w}",
+        "encoder": encoder,
         "georeferenced": chip.bbox is not None,
         "platform": (props.get("platform") or "").lower() or None,
         "constellation": (props.get("constellation") or "").lower() or None,
@@ -123,9 +125,15 @@ def chip_metadata(chip: Chip, item: Any | None, classes: list[tuple[str, float]]
     return meta
 
 
-def store_batch(index: ChipIndex, encoder: ImageEncoder, chips: list[Chip], items: dict[str, Any],
-                bank: ClassBank | None, vectors: np.ndarray | None = None,
-                classes: list[list[tuple[str, float]]] | None = None) -> None:
+def store_batch(
+    index: ChipIndex,
+    encoder: ImageEncoder,
+    chips: list[Chip],
+    items: dict[str, Any],
+    bank: ClassBank | None,
+    vectors: np.ndarray | None = None,
+    classes: list[list[tuple[str, float]]] | None = None,
+) -> None:
     """Embed (unless given), classify, describe and write one batch of chips."""
     from tools.text_embed import embed_texts
 
@@ -149,8 +157,14 @@ def _bar(total: int, desc: str, show: bool):  # noqa: ANN202 - tqdm or a no-op s
 
 
 def index_catalog(
-    index: ChipIndex, catalog_root: Path | None = None, chip: str | int = 256, stride: str | int | None = None,
-    bank: ClassBank | None | bool = True, *, progress: ProgressCallback = no_progress, show_bar: bool = False,
+    index: ChipIndex,
+    catalog_root: Path | None = None,
+    chip: str | int = 256,
+    stride: str | int | None = None,
+    bank: ClassBank | None | bool = True,
+    *,
+    progress: ProgressCallback = no_progress,
+    show_bar: bool = False,
 ) -> dict[str, Any]:
     """Index every scene of the STAC catalog; returns counts and timings."""
     import rasterio
@@ -175,8 +189,9 @@ def index_catalog(
     with _bar(total, "indexing", show_bar) as bar:
         for item in items:
             before = stats["chips_added"]
-            for group in batched(iter_scene_chips(item, chip, stride, with_bands=encoder.needs_bands, skip=have),
-                                 BATCH):
+            for group in batched(
+                iter_scene_chips(item, chip, stride, with_bands=encoder.needs_bands, skip=have), BATCH
+            ):
                 store_batch(index, encoder, group, {item.id: item}, bank)
                 stats["chips_added"] += len(group)
                 bar.update(len(group))
@@ -194,8 +209,13 @@ def index_catalog(
 
 
 def index_labelled(
-    index: ChipIndex, folder: Path, bank: ClassBank | None | bool = True, *, leave_one_out: bool = False,
-    progress: ProgressCallback = no_progress, show_bar: bool = False,
+    index: ChipIndex,
+    folder: Path,
+    bank: ClassBank | None | bool = True,
+    *,
+    leave_one_out: bool = False,
+    progress: ProgressCallback = no_progress,
+    show_bar: bool = False,
 ) -> dict[str, Any]:
     """Index a labelled image folder (`labels.csv`); no footprints.
 
