@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "change",
         help="change map between two images (raster, per-band folder or catalog scene id); or `change train-head`",
         description="sentinelle change BEFORE AFTER --out DIR [--method auto|zeroshot|head|cva]\n"
-        "sentinelle change train-head [--regime s2|vhr|all]",
+        "sentinelle change train-head [--regime s2|vhr|all] [--kinds hgb,logreg]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="BEFORE AFTER", help="two inputs, or 'train-head'")
@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, nargs=4, metavar=("COL", "ROW", "WIDTH", "HEIGHT"),
                    help="process only this pixel window of BEFORE (georeferenced inputs)")
     p.add_argument("--regime", default="all", choices=["s2", "vhr", "all"], help="train-head: which head")
+    p.add_argument("--kinds", default="hgb,logreg",
+                   help="train-head: classifiers validated leave-one-out; the best is kept (hgb, logreg)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run)
@@ -79,7 +81,10 @@ def _train(args: argparse.Namespace) -> int:
 
     regimes = ["s2", "vhr"] if args.regime == "all" else [args.regime]
     for regime in regimes:
-        head = train_head(regime, progress=print)
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        if not kinds or set(kinds) - {"hgb", "logreg"}:
+            raise BadInputError("--kinds: a comma-separated list of hgb, logreg")
+        head = train_head(regime, kinds=kinds, progress=print)
         v = head.validation.get(head.kind, {})
         print(f"{regime}: kept {head.kind}, threshold {head.threshold:.2f}, leave-one-out F1 {v.get('f1', 0):.3f} "
               f"IoU {v.get('iou', 0):.3f} P {v.get('precision', 0):.3f} R {v.get('recall', 0):.3f}")

@@ -1,4 +1,6 @@
-"""Per-tile change features: Galileo patch embeddings of both dates and simple spectral differences.
+"""Per-tile change features from Galileo: patch embeddings of both dates and their distances.
+
+Full-resolution pixel features for the supervised head live in `tools.change.pixel`.
 
 Everything works on batches of equally sized tiles (B, T, T, 13) already mapped to Galileo's normalised bands,
 so the same code serves the zero-shot score, the change-vector baseline and the supervised head.
@@ -12,10 +14,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import uniform_filter
 
 from tools.change.bands import BandMap
-from tools.change.galileo import SPACE_TIME_BANDS, GalileoEncoder
+from tools.change.galileo import GalileoEncoder
 
 
 @dataclass(frozen=True)
@@ -88,20 +89,3 @@ def galileo_distances(e1: torch.Tensor, e2: torch.Tensor, size: int) -> dict[str
     l2 = (e1 - e2).norm(dim=-1) / e1.shape[-1] ** 0.5
     ctx = F.avg_pool2d(cos[:, None], 3, stride=1, padding=1, count_include_pad=False)[:, 0]
     return {"g_cos": upsample(cos, size), "g_l2": upsample(l2, size), "g_cos_ctx": upsample(ctx, size)}
-
-
-def spectral(x1: np.ndarray, x2: np.ndarray, bm: BandMap) -> dict[str, np.ndarray]:
-    """Pixel-level spectral features: date differences, change-vector magnitude at three scales.
-
-    (Before-date values were tried too: they lowered leave-one-city-out F1, being specific to each city.)
-    """
-    used = [SPACE_TIME_BANDS.index(n) for n in bm.used_bands]
-    d = x2[..., used] - x1[..., used]
-    mag = np.sqrt((d**2).mean(axis=-1))
-    feats = {f"d_{bm.used_bands[k]}": d[..., k] for k in range(len(used))}
-    feats["cva"] = mag
-    feats["cva_5"] = uniform_filter(mag, size=(1, 5, 5), mode="nearest")
-    feats["cva_15"] = uniform_filter(mag, size=(1, 15, 15), mode="nearest")
-    if bm.has_ndvi:
-        feats["d_ndvi"] = x2[..., 12] - x1[..., 12]
-    return feats

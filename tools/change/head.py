@@ -1,10 +1,14 @@
-"""Light supervised change head on bi-temporal Galileo features and spectral differences.
+"""Supervised change head on bi-temporal Galileo features and full-resolution pixel features.
 
-Per pixel: Galileo patch-embedding distances (cosine, L2, 3x3-patch context), the per-band date differences
-and the change-vector magnitude at three scales. A small classifier (logistic regression or MLP) is
-trained on the labelled development pairs: OSCD cities for Sentinel-2, LEVIR/DSIFN for very-high-resolution
-RGB; its threshold maximises F1 over the training pixels. Leave-one-city-out (OSCD) / leave-one-image-out
-(VHR) validation measures it on pairs it never saw. Weights go to `<data_dir>/models/`, never to git.
+Per pixel: Galileo patch-embedding distances (cosine, L2, 3x3-patch context) and the features of
+`tools.change.pixel` (band and index differences, raw and per-image standardised, at several scales; texture and
+edge changes; EfficientNet-Lite0 map distances on RGB imagery). A gradient-boosted classifier
+(HistGradientBoostingClassifier; logistic regression is the light alternative) is trained on class-balanced pixel
+samples of the labelled development pairs: OSCD cities for Sentinel-2, LEVIR/DSIFN for very-high-resolution RGB.
+Its probability map is smoothed over 5x5 pixels, and its threshold maximises F1 on out-of-fold predictions of the
+training pairs (grouped 3-fold inside the training set), so the threshold never sees a pair the model is then
+scored on. Leave-one-city-out (OSCD) / leave-one-image-out (VHR) validation measures it on pairs it never saw.
+Weights go to `<data_dir>/models/`, never to git.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from scipy.ndimage import uniform_filter
 
 from assistant.config import get_settings
 from tools.change.evaluate import Pair, ab_pairs, confusion, metrics, oscd_pairs, read_label
 
-VERSION = "1"
-SAMPLES_POS, SAMPLES_NEG = 8000, 16000
+VERSION = "2"
+SAMPLES_POS, SAMPLES_NEG = 6000, 12000
+SMOOTH = 5  # probability map averaged over SMOOTH x SMOOTH pixels before the threshold
+THRESHOLD_FOLDS = 3
 
 
 @dataclass
@@ -37,9 +44,19 @@ class ChangeHead:
     validation: dict = field(default_factory=dict)
     trained_on: list[str] = field(default_factory=list)
     version: str = VERSION
+    smooth: int = SMOOTH
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N,) change probability, per pixel (no smoothing)."""
         return self.model.predict_proba(np.nan_to_num(x.astype(np.float32)))[:, 1].astype(np.float32)
+
+    def predict_map(self, x: np.ndarray) -> np.ndarray:
+        """(..., H, W, F) features -> (..., H, W) smoothed change probability (the score the mask thresholds)."""
+        p = self.predict_proba(x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1])
+        if self.smooth > 1:
+            size = (1,) * (p.ndim - 2) + (self.smooth, self.smooth)
+            p = uniform_filter(p, size=size, mode="mirror")  # as np.pad(mode="reflect") pads tiles
+        return p
 
 
 def head_path(regime: str) -> Path:
@@ -58,7 +75,10 @@ def dev_pairs(regime: str) -> list[Pair]:
 
 
 def pair_features(pair: Pair) -> tuple[list[str], np.ndarray, np.ndarray, str]:
-    """Features of every pixel of a pair on its before grid: (names, X (N, F) float32, valid (N,), regime)."""
+    """Features of every pixel of a pair on its before grid: (names, X (H, W, F) float32, valid (H, W), regime).
+
+    Computed tile by tile exactly as the pipeline scores a scene, so training and inference see the same values.
+    """
     from tools.change.pipeline import _read_padded, _valid, prepare, score_batch, tile_windows
     from tools.change.sources import AlignedReader
 
@@ -76,35 +96,34 @@ def pair_features(pair: Pair) -> tuple[list[str], np.ndarray, np.ndarray, str]:
             raw2 = np.stack([_read_padded(r2, w, grid, regime) for w in batch])
             feats = score_batch(job, raw1, raw2, want_features=True)["features"]
             if arr is None:
-                names = list(feats)
+                names = sorted(feats)
                 arr = np.zeros((grid.height, grid.width, len(names)), np.float32)
             for k, w in enumerate(batch):
                 h, wd, r, c = int(w.height), int(w.width), int(w.row_off), int(w.col_off)
                 arr[r : r + h, c : c + wd] = np.stack([feats[n][k, o : o + h, o : o + wd] for n in names], -1)
                 valid[r : r + h, c : c + wd] = _valid(raw1[k][:, o : o + h, o : o + wd], job.before.nodata) & _valid(
                     raw2[k][:, o : o + h, o : o + wd], job.after.nodata)
-    return names, arr.reshape(-1, len(names)), valid.ravel(), regime.name
+    return names, arr, valid, regime.name
 
 
 def _make_model(kind: str):
     from sklearn.linear_model import LogisticRegression
-    from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if kind == "logreg":
-        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=300))
-    if kind == "mlp":
-        return make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32, 16), alpha=1e-3, max_iter=200,
-                                                             early_stopping=True, random_state=0))
-    if kind == "gbt":
+    if kind == "hgb":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        return HistGradientBoostingClassifier(max_iter=100, max_leaf_nodes=31, learning_rate=0.1, random_state=0)
-    raise ValueError(kind)
+        return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=31,
+                                              min_samples_leaf=200, l2_regularization=1.0, random_state=0)
+    if kind == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))
+    raise ValueError(f"unknown head kind '{kind}' (hgb, logreg)")
 
 
 def _sample(x: np.ndarray, y: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Class-balanced pixel sample of one pair (every pair weighs about the same)."""
+    x, y, valid = x.reshape(-1, x.shape[-1]), y.ravel(), valid.ravel()
     pos = np.flatnonzero(y & valid)
     neg = np.flatnonzero(~y & valid)
     pos = rng.choice(pos, min(len(pos), SAMPLES_POS), replace=False) if len(pos) else pos
@@ -126,16 +145,36 @@ def _best_threshold(probs: list[np.ndarray], labels: list[np.ndarray]) -> float:
     return best
 
 
-def fit_head(data: list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]], names: list[str], kind: str,
-             regime: str, seed: int = 0) -> ChangeHead:
-    """Trains on sampled pixels of the given pairs, then sets the threshold on all their pixels."""
+def _fit_model(data, names: list[str], kind: str, regime: str, seed: int) -> ChangeHead:
     rng = np.random.default_rng(seed)
     xs, ys = zip(*[_sample(x, y, v, rng) for _, x, y, v in data], strict=True)
     model = _make_model(kind)
     model.fit(np.nan_to_num(np.concatenate(xs)), np.concatenate(ys))
-    head = ChangeHead(kind, regime, names, model, 0.5, trained_on=[p.name for p, *_ in data])
-    probs = [head.predict_proba(x[v]) for _, x, _, v in data]
-    head.threshold = _best_threshold(probs, [y[v] for _, _, y, v in data])
+    return ChangeHead(kind, regime, names, model, 0.5, trained_on=[p.name for p, *_ in data])
+
+
+def fit_head(data: list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]], names: list[str], kind: str,
+             regime: str, seed: int = 0) -> ChangeHead:
+    """Trains on sampled pixels of the given pairs (x (H, W, F), label (H, W), valid (H, W)).
+
+    The threshold maximises F1 over out-of-fold predictions: the training groups are split in
+    THRESHOLD_FOLDS folds, each predicted by a model fitted on the others (in-sample probabilities of a boosted
+    model are overconfident, and the threshold they give is too high for unseen pairs).
+    """
+    head = _fit_model(data, names, kind, regime, seed)
+    groups = sorted({p.group for p, *_ in data})
+    probs, labels = [], []
+    if len(groups) >= 2:
+        folds = [groups[i :: THRESHOLD_FOLDS] for i in range(min(THRESHOLD_FOLDS, len(groups)))]
+        for fold in folds:
+            inner = _fit_model([d for d in data if d[0].group not in fold], names, kind, regime, seed)
+            for _, x, y, v in (d for d in data if d[0].group in fold):
+                probs.append(inner.predict_map(x)[v])
+                labels.append(y[v])
+    else:  # a single group: in-sample is all there is
+        probs = [head.predict_map(x)[v] for _, x, _, v in data]
+        labels = [y[v] for _, _, y, v in data]
+    head.threshold = _best_threshold(probs, labels)
     return head
 
 
@@ -151,7 +190,7 @@ def leave_one_out(data, names: list[str], kind: str, regime: str) -> dict:
             continue
         head = fit_head(train, names, kind, regime)
         for p, x, y, v in test:
-            c = confusion(head.predict_proba(x) > head.threshold, y, v)
+            c = confusion(head.predict_map(x) > head.threshold, y, v)
             total += c
             per_pair[p.name] = metrics(c)
     return {**metrics(total), "confusion": total.tolist(), "pairs": per_pair}
@@ -163,13 +202,13 @@ def collect(regime: str, progress: Callable[[str], None] = lambda m: None):
     for pair in dev_pairs(regime):
         t0 = time.perf_counter()
         names, x, v, _ = pair_features(pair)
-        y = read_label(pair).ravel()
+        y = read_label(pair)
         data.append((pair, x, y, v))
-        progress(f"features {pair.dataset}/{pair.name}: {x.shape[0]} px, {time.perf_counter() - t0:.1f}s")
+        progress(f"features {pair.dataset}/{pair.name}: {x.shape[0] * x.shape[1]} px, {time.perf_counter() - t0:.1f}s")
     return data, names
 
 
-def train_head(regime: str, kinds: tuple[str, ...] = ("logreg", "mlp"), progress: Callable[[str], None] = print,
+def train_head(regime: str, kinds: tuple[str, ...] = ("hgb", "logreg"), progress: Callable[[str], None] = print,
                validate: bool = True) -> ChangeHead:
     """Validates each kind leave-one-out, keeps the best, retrains it on all pairs and caches it."""
     data, names = collect(regime, progress)
@@ -190,7 +229,9 @@ def train_head(regime: str, kinds: tuple[str, ...] = ("logreg", "mlp"), progress
     joblib.dump(head, path)
     path.with_suffix(".json").write_text(json.dumps(
         {"kind": best, "threshold": head.threshold, "features": names, "trained_on": head.trained_on,
-         "validation": {k: {m: v[m] for m in ("f1", "iou", "precision", "recall")} for k, v in validation.items()}},
+         "validation": {k: {**{m: v[m] for m in ("f1", "iou", "precision", "recall")},
+                            "pairs": {n: round(r["f1"], 4) for n, r in v["pairs"].items()}}
+                        for k, v in validation.items()}},
         indent=2))
     return head
 
@@ -209,10 +250,15 @@ def load_head(regime: str, bm=None, train_if_missing: bool = False) -> ChangeHea
             head = train_head(regime, validate=False, progress=lambda m: None)
         except Exception:  # no development data here: zero-shot fallback
             return None
-    if head is None or getattr(head, "version", None) != VERSION:
+    if head is None or getattr(head, "version", None) != VERSION or head.regime != regime:
         return None
-    if bm is not None:
-        needed = {n[2:] for n in head.feature_names if n.startswith("d_") and n != "d_ndvi"}
-        if needed != set(bm.used_bands):
-            return None
+    if bm is not None and not head_fits(head, bm):
+        return None
     return head
+
+
+def head_fits(head: ChangeHead, bm) -> bool:
+    """A head applies only to the bands (and radiometric scaling) it was trained on."""
+    needed = {n[2:] for n in head.feature_names if n.startswith("d_")}
+    s2_features = any(n.startswith("dx_nd") for n in head.feature_names)
+    return needed == set(bm.used_bands) and s2_features == (bm.scaling == "s2dn")

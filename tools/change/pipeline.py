@@ -28,7 +28,8 @@ from assistant.errors import BadInputError
 from assistant.events import ProgressCallback, no_progress
 from tools.change.bands import BandMap, common_bands, fit_scaling, month_index, to_galileo
 from tools.change.cva import cva_score, otsu_threshold
-from tools.change.features import Regime, choose_regime, embed, galileo_distances, spectral
+from tools.change.features import Regime, choose_regime, embed, galileo_distances
+from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
 from tools.change.polygons import polygonize_mask
 from tools.change.sources import AlignedReader, Grid, Source, check_overlap, open_source
 
@@ -94,19 +95,32 @@ def prepare(before: str | Path | Source, after: str | Path | Source, method: str
         raise BadInputError("the two images share no usable bands (need at least red, green and blue)")
     regime = choose_regime(bm1, b.grid.pixel_size_m())
     with AlignedReader(b, b.grid) as r1, AlignedReader(a, b.grid) as r2:
-        fit_scaling([bm1, bm2], [r1.read_overview(), r2.read_overview()])
+        o1, o2 = r1.read_overview(), r2.read_overview()
+    fit_scaling([bm1, bm2], [o1, o2])
+    stats = image_stats(to_galileo(o1[:, :, None], bm1), to_galileo(o2[:, :, None], bm2), bm1)
     if method not in (*METHODS, "auto"):
         raise BadInputError(f"unknown method '{method}': use one of auto, {', '.join(METHODS)}")
     if method in ("auto", "head") and head is None:
         from tools.change.head import load_head
 
-        head = load_head(regime.name, bm1, train_if_missing=method == "head")
+        head = load_head(regime.name, train_if_missing=method == "head")  # its bands are checked below
         if head is None and method == "head":
-            raise BadInputError("no trained change head for this kind of imagery: run `sentinelle change train-head`")
+            raise BadInputError(f"no trained change head for this kind of imagery ({regime.name}, bands "
+                                f"{', '.join(bm1.used_bands)}): run `sentinelle change train-head`, or use "
+                                "--method zeroshot")
+    if method in ("auto", "head") and head is not None:
+        from tools.change.head import head_fits
+
+        if not head_fits(head, bm1) or head.regime != regime.name:
+            if method == "head":
+                raise BadInputError(f"the change head was trained for {head.regime} imagery with bands "
+                                    f"{', '.join(n[2:] for n in head.feature_names if n.startswith('d_'))}; "
+                                    "these images differ: use --method zeroshot")
+            head = None
     if method == "auto":
         method = "head" if head is not None else "zeroshot"
     return ChangeJob(b, a, (bm1, bm2), regime, (month_index(b.date), month_index(a.date)), method, encoder_size,
-                     frac, head)
+                     frac, head, {"stats": stats})
 
 
 def tile_windows(grid: Grid, regime: Regime) -> list[Window]:
@@ -155,11 +169,14 @@ def score_batch(job: ChangeJob, raw1: np.ndarray, raw2: np.ndarray, want_feature
         dist = galileo_distances(e[:n], e[n:], t)
         out["zeroshot"] = dist["g_cos"]
     if job.method == "head" or want_features:
-        feats = {**dist, **spectral(x1, x2, bm1)}
+        stats = job.extras["stats"]
+        feats = {**dist, **pixel_features(x1, x2, bm1, stats)}
+        if job.regime.name != "s2" and has_rgb(bm1):
+            feats.update(deep_features(x1, x2, bm1, stats))
         out["features"] = feats
         if job.method == "head":
             stack = np.stack([feats[k] for k in job.head.feature_names], axis=-1)
-            out["head"] = job.head.predict_proba(stack.reshape(-1, stack.shape[-1])).reshape(stack.shape[:-1])
+            out["head"] = job.head.predict_map(stack)
     if job.method == "cva":
         out["cva"] = cva_score(x1, x2, bm1)
     out["score"] = out[job.method]
