@@ -107,6 +107,8 @@ def test_queries(catalog):
     paris = {it.id for it in report.items if it.properties.get("sentinelle:place") == "Paris"}
     assert {it.id for it in cat.search(place="PARIS")} == paris
     assert {it.id for it in cat.search(place="france")} == paris
+    assert cat.search(place="Ile-de-France") == []  # a region named after the country is not the country
+    assert {it.id for it in cat.search(place="the France")} == paris  # a leading article is dropped ("the Netherlands")
     assert {it.id for it in cat.search(place="Pucallpá")} == {_by_source(report, "1985.tif").id}
     assert {it.id for it in cat.search(bbox=[2.3, 48.8, 2.4, 48.9])} == paris
     in_2017 = cat.search(start="2017-01-01", end="2017-12-31")

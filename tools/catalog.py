@@ -464,7 +464,9 @@ def _place_matches(props: dict, want: str) -> bool:
     country = normalize(str(props.get("sentinelle:country") or ""))
     if place.startswith("near"):
         place = place[4:]
-    return bool((place and (want in place or place in want)) or (country and (want == country or country in want)))
+    # the whole country name only: 'Île-de-France' is not France, though 'france' is in 'ile de france'
+    bare = want.removeprefix("the")  # normalize() drops spaces: 'thenetherlands'
+    return bool((place and (want in place or place in want)) or (country and bare == country.removeprefix("the")))
 
 
 _PLATFORM_ALIASES = {"s2": "sentinel2", "sentinel": "sentinel2", "l8": "landsat8", "l5": "landsat5",
