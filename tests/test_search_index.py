@@ -34,6 +34,9 @@ def labelled(tmp_path_factory):
         writer.writerows({"path": r["path"], "label": r["label"]} for r in rows)
     index = ChipIndex(root=tmp_path_factory.mktemp("chroma"))
     stats = index_labelled(index, folder, leave_one_out=True)
+    from tools.search.encoders import get_encoder
+
+    get_encoder()  # the production encoder, once per process (its probe comes from the data dir's cached bank)
     return folder, index, stats, rows
 
 
