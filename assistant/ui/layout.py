@@ -20,7 +20,7 @@ EXAMPLE_PROMPTS = [
     "What changed around Saclay between 2016 and 2017?",
     "Trouve des images d'aéroports",
     "Where is Rennes?",
-    "Find Sentinel-2 scenes of Nantes",
+    "Quelles images avez-vous en Île-de-France ?",
     "Quels changements à Bercy entre 2015 et 2018 ?",
 ]
 EXAMPLE_IMAGE_PROMPT = "What kind of place is shown in this image?"

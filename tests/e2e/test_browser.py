@@ -229,6 +229,8 @@ def test_exports_and_self_contained_report(change_page, browser, tmp_path):
     viewer = offline.new_page()
     viewer.goto(report.as_uri())
     viewer.wait_for_selector("#map path.sn-layer", timeout=30_000)
+    if agent_mode() == "real":  # the imagery travels inside the report: no server, no network
+        viewer.wait_for_selector("#map img.leaflet-image-layer", state="attached", timeout=30_000)
     assert CHANGE_Q in viewer.inner_text(".conv")
     shot(viewer, "report")
     offline.close()
