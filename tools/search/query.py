@@ -19,7 +19,7 @@ import numpy as np
 from assistant.errors import BadInputError, NotFoundError
 from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
 from tools.search.describe import class_phrase, fold, mentioned_classes, to_english
-from tools.search.encoders import DEFAULT_ENCODER, TextTower, get_encoder
+from tools.search.encoders import DEFAULT_ENCODER, SCENES_ENCODER, TextTower, get_encoder
 from tools.search.index import ChipIndex, Filters, Hit, open_index
 
 TOP_SCENE_TILES = 3
@@ -71,8 +71,11 @@ def parse_query(query: str) -> ParsedQuery:
     words = [w for w in re.findall(r"[\w'-]+", fold(rest)) if w not in STOP and not w.isdigit()]
     semantic = " ".join(words) if (words and (mentioned_classes(rest) or len(" ".join(words)) > 2)) else ""
     return ParsedQuery(
-        text=semantic, platform=platform,
-        start=f"{min(years)}-01-01" if years else None, end=f"{max(years)}-12-31" if years else None, place=place,
+        text=semantic,
+        platform=platform,
+        start=f"{min(years)}-01-01" if years else None,
+        end=f"{max(years)}-12-31" if years else None,
+        place=place,
     )
 
 
@@ -166,8 +169,12 @@ def text_vector(text_en: str, index: ChipIndex) -> tuple[np.ndarray, str]:
 
 
 def search_chips(
-    query: str | None = None, image: str | None = None, k: int = 10, filters: Filters | None = None,
-    index: ChipIndex | None = None, exclude_self: bool = True,
+    query: str | None = None,
+    image: str | None = None,
+    k: int = 10,
+    filters: Filters | None = None,
+    index: ChipIndex | None = None,
+    exclude_self: bool = True,
 ) -> tuple[list[Hit], dict[str, Any]]:
     """Ranked chips for a text or image query (the core of `find_scenes`, used by the evaluation too)."""
     index = index or open_index()
@@ -197,10 +204,18 @@ def _hit_row(rank: int, hit: Hit, items: dict[str, Any]) -> dict[str, Any]:
     if item is not None and "thumbnail" in item.assets:
         thumb = item.assets["thumbnail"].get_absolute_href() or item.assets["thumbnail"].href
     return {
-        "rank": rank, "chip_id": hit.id, "scene_id": m.get("scene_id"), "score": round(hit.score, 4),
-        "date": m.get("date"), "place": m.get("place"), "platform": m.get("constellation") or m.get("platform"),
-        "bbox": bbox, "class": m.get("class"), "class_name": class_phrase(m["class"]) if m.get("class") else None,
-        "description": hit.document, "thumbnail": thumb or m.get("source"),
+        "rank": rank,
+        "chip_id": hit.id,
+        "scene_id": m.get("scene_id"),
+        "score": round(hit.score, 4),
+        "date": m.get("date"),
+        "place": m.get("place"),
+        "platform": m.get("constellation") or m.get("platform"),
+        "bbox": bbox,
+        "class": m.get("class"),
+        "class_name": class_phrase(m["class"]) if m.get("class") else None,
+        "description": hit.document,
+        "thumbnail": thumb or m.get("source"),
     }
 
 
@@ -209,9 +224,15 @@ def _scene_row(rank: int, item: Any) -> dict[str, Any]:
     asset = item.assets.get("thumbnail")
     thumb = (asset.get_absolute_href() or asset.href) if asset is not None else None
     return {
-        "rank": rank, "scene_id": item.id, "score": None, "date": item.datetime.date().isoformat() if item.datetime
-        else None, "place": p.get("sentinelle:place"), "platform": p.get("constellation") or p.get("platform"),
-        "cloud_cover": p.get("eo:cloud_cover"), "bbox": list(item.bbox) if item.bbox else None, "thumbnail": thumb,
+        "rank": rank,
+        "scene_id": item.id,
+        "score": None,
+        "date": item.datetime.date().isoformat() if item.datetime else None,
+        "place": p.get("sentinelle:place"),
+        "platform": p.get("constellation") or p.get("platform"),
+        "cloud_cover": p.get("eo:cloud_cover"),
+        "bbox": list(item.bbox) if item.bbox else None,
+        "thumbnail": thumb,
     }
 
 
@@ -241,15 +262,20 @@ def _footprints_layer(
         if geom is None:
             continue
         props = {k: row.get(k) for k in ("rank", "scene_id", "chip_id", "score", "date", "class_name", "platform")}
-        features.append({"type": "Feature", "geometry": geom, "properties": {k: v for k, v in props.items()
-                                                                              if v is not None}})
+        features.append(
+            {"type": "Feature", "geometry": geom, "properties": {k: v for k, v in props.items() if v is not None}}
+        )
     if not features:
         return None
     boxes = np.array([r["bbox"] for r in rows if r.get("bbox")])
     bounds = [float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max())]
     return MapLayer(
-        name=name, kind="geojson", data={"type": "FeatureCollection", "features": features}, bounds=bounds,
-        style={"color": "#ff7800", "weight": 2, "fillOpacity": 0.15, "score_property": "score"}, fly_to=True,
+        name=name,
+        kind="geojson",
+        data={"type": "FeatureCollection", "features": features},
+        bounds=bounds,
+        style={"color": "#ff7800", "weight": 2, "fillOpacity": 0.15, "score_property": "score"},
+        fly_to=True,
     )
 
 
@@ -270,9 +296,18 @@ def _catalog_items(scene_ids: set[str]) -> dict[str, Any]:
 
 
 def find_scenes(
-    query: str | None = None, place: str | None = None, start_date: str | None = None, end_date: str | None = None,
-    max_cloud_cover: float | None = None, image: str | None = None, platform: str | None = None, k: int = 10,
-    *, progress: ProgressCallback = no_progress, index_dir: Path | None = None, encoder: str = DEFAULT_ENCODER,
+    query: str | None = None,
+    place: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    max_cloud_cover: float | None = None,
+    image: str | None = None,
+    platform: str | None = None,
+    k: int = 10,
+    *,
+    progress: ProgressCallback = no_progress,
+    index_dir: Path | None = None,
+    encoder: str = DEFAULT_ENCODER,
 ) -> ToolResult:
     """Scenes and chips matching a text or image query, or catalog scenes matching place/date/platform filters."""
     if k < 1 or k > 500:
@@ -288,16 +323,33 @@ def find_scenes(
         if image or parsed.semantic:
             raise
         bbox, scene_ids = None, None  # the catalog may still know the place by name or country
-    filters_used = {k_: v for k_, v in {"place": place, "bbox": bbox, "start_date": start_date, "end_date": end_date,
-                                        "platform": platform, "max_cloud_cover": max_cloud_cover}.items() if v}
+    filters_used = {
+        k_: v
+        for k_, v in {
+            "place": place,
+            "bbox": bbox,
+            "start_date": start_date,
+            "end_date": end_date,
+            "platform": platform,
+            "max_cloud_cover": max_cloud_cover,
+        }.items()
+        if v
+    }
     if not image and not parsed.semantic:
-        return _catalog_answer(query, bbox, scene_ids, place, start_date, end_date, platform, max_cloud_cover, k,
-                               filters_used, progress)
+        return _catalog_answer(
+            query, bbox, scene_ids, place, start_date, end_date, platform, max_cloud_cover, k, filters_used, progress
+        )
     index = open_index(index_dir, encoder) if index_dir or encoder != DEFAULT_ENCODER else open_index()
     if index.count() == 0:
         raise NotFoundError("the scene index is empty: run `sentinelle index` first")
-    filters = Filters(bbox=bbox, start=_epoch(start_date), end=_epoch(end_date, end=True), platform=platform,
-                      max_cloud_cover=max_cloud_cover, scene_ids=scene_ids)
+    filters = Filters(
+        bbox=bbox,
+        start=_epoch(start_date),
+        end=_epoch(end_date, end=True),
+        platform=platform,
+        max_cloud_cover=max_cloud_cover,
+        scene_ids=scene_ids,
+    )
     progress(0.3, "searching the index")
     hits, info = search_chips(parsed.text if not image else None, image, k, filters, index)
     if not hits:
@@ -307,8 +359,15 @@ def find_scenes(
     scenes = list(dict.fromkeys(r["scene_id"] for r in rows if r["scene_id"] in items))
     layers = [lay for lay in [_footprints_layer(rows, "search results")] if lay] + _tile_layers(scenes)
     progress(1.0, f"{len(rows)} results")
-    facts = {"mode": info["mode"], "query": query, "count": len(rows), "results": rows, "scenes": scenes,
-             "filters": filters_used, "index_size": index.count()}
+    facts = {
+        "mode": info["mode"],
+        "query": query,
+        "count": len(rows),
+        "results": rows,
+        "scenes": scenes,
+        "filters": filters_used,
+        "index_size": index.count(),
+    }
     if info.get("query_en"):
         facts["query_en"] = info["query_en"]
     return ToolResult(tool="find_scenes", facts=facts, layers=layers, model=_model_name(index, info["mode"]))
@@ -316,14 +375,23 @@ def find_scenes(
 
 def _model_name(index: ChipIndex, mode: str) -> str:
     if mode == "text" and not isinstance(get_encoder(index.encoder), TextTower):
-        return "all-MiniLM-L6-v2 (chip descriptions) + " + index.encoder + " k-NN classes"
+        how = "scene-probe classes" if index.encoder == SCENES_ENCODER else "k-NN classes"
+        return f"all-MiniLM-L6-v2 (chip descriptions) + {index.encoder} {how}"
     return index.encoder
 
 
 def _catalog_answer(
-    query: str | None, bbox: list[float] | None, scene_ids: set[str] | None, place: str | None,
-    start: str | None, end: str | None, platform: str | None, max_cloud: float | None, k: int,
-    filters_used: dict[str, Any], progress: ProgressCallback,
+    query: str | None,
+    bbox: list[float] | None,
+    scene_ids: set[str] | None,
+    place: str | None,
+    start: str | None,
+    end: str | None,
+    platform: str | None,
+    max_cloud: float | None,
+    k: int,
+    filters_used: dict[str, Any],
+    progress: ProgressCallback,
 ) -> ToolResult:
     """Catalog-only questions: no vectors, just the STAC catalog's own filters."""
     from tools.catalog import open_catalog
@@ -345,7 +413,15 @@ def _catalog_answer(
     layers = ([layer] if layer else []) + _tile_layers([r["scene_id"] for r in rows])
     progress(1.0, f"{len(items)} scenes")
     return ToolResult(
-        tool="find_scenes", layers=layers, model="STAC catalog",
-        facts={"mode": "catalog", "query": query, "count": len(items), "results": rows,
-               "scenes": [r["scene_id"] for r in rows], "filters": filters_used},
+        tool="find_scenes",
+        layers=layers,
+        model="STAC catalog",
+        facts={
+            "mode": "catalog",
+            "query": query,
+            "count": len(items),
+            "results": rows,
+            "scenes": [r["scene_id"] for r in rows],
+            "filters": filters_used,
+        },
     )
