@@ -218,10 +218,14 @@ def scenes_key() -> str:
     return hashlib.sha1(recipe.encode()).hexdigest()[:8]
 
 
-@lru_cache(maxsize=4)
 def get_encoder(name: str = DEFAULT_ENCODER) -> ImageEncoder:
     """The encoder called `name`, loaded once per process ('efficientnet-lite0-scenes' (default),
     'efficientnet-lite0', 'galileo-nano', 'clip[:hub-id]')."""
+    return _load_encoder(name)  # one cache key per name, however the caller passed it
+
+
+@lru_cache(maxsize=4)
+def _load_encoder(name: str) -> ImageEncoder:
     if name == SCENES_ENCODER:
         from tools.reader.bank import get_classifier
 
@@ -234,6 +238,11 @@ def get_encoder(name: str = DEFAULT_ENCODER) -> ImageEncoder:
     if name == "clip" or name.startswith("clip:"):
         return ClipEncoder(*name.split(":", 1)[1:])
     raise BadInputError(f"unknown encoder '{name}' ({SCENES_ENCODER}, {RAW_ENCODER}, galileo-nano, clip[:hub-id])")
+
+
+def has_text_tower(name: str) -> bool:
+    """Whether the encoder called `name` embeds text too (CLIP family), without loading it."""
+    return name == "clip" or name.startswith("clip:")
 
 
 def collection_name(encoder_name: str, kind: str = "img") -> str:

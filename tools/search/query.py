@@ -19,7 +19,7 @@ import numpy as np
 from assistant.errors import BadInputError, NotFoundError
 from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
 from tools.search.describe import class_phrase, fold, mentioned_classes, to_english
-from tools.search.encoders import DEFAULT_ENCODER, SCENES_ENCODER, TextTower, get_encoder
+from tools.search.encoders import DEFAULT_ENCODER, SCENES_ENCODER, TextTower, get_encoder, has_text_tower
 from tools.search.index import ChipIndex, Filters, Hit, open_index
 
 TOP_SCENE_TILES = 3
@@ -160,7 +160,7 @@ def _image_vector(image: str, index: ChipIndex) -> tuple[np.ndarray, set[str]]:
 
 def text_vector(text_en: str, index: ChipIndex) -> tuple[np.ndarray, str]:
     """Query vector and the collection it searches: CLIP text tower -> images, else MiniLM -> descriptions."""
-    encoder = get_encoder(index.encoder)
+    encoder = get_encoder(index.encoder) if has_text_tower(index.encoder) else None  # no image model for MiniLM
     if isinstance(encoder, TextTower):
         return encoder.embed_text([f"a satellite image of {text_en}"])[0], "img"
     from tools.text_embed import embed_texts
@@ -374,7 +374,7 @@ def find_scenes(
 
 
 def _model_name(index: ChipIndex, mode: str) -> str:
-    if mode == "text" and not isinstance(get_encoder(index.encoder), TextTower):
+    if mode == "text" and not has_text_tower(index.encoder):
         how = "scene-probe classes" if index.encoder == SCENES_ENCODER else "k-NN classes"
         return f"all-MiniLM-L6-v2 (chip descriptions) + {index.encoder} {how}"
     return index.encoder
