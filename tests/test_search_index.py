@@ -159,3 +159,24 @@ def test_image_queries_reach_the_goal_on_held_out_vectors(labelled):
         hits = index.query(table.vectors[row], 5, exclude_ids={str(cid)})
         scores.append(np.mean([h.metadata["label"] == table.metadatas[row]["label"] for h in hits]))
     assert np.mean(scores) >= 0.8
+
+
+def test_galileo_encoder_indexes_multispectral_chips(tmp_data_dir, monkeypatch):
+    """The pluggable Galileo-nano encoder (raw bands, the change module's model) indexes and answers image queries."""
+    from assistant.config import get_settings
+    from tools.catalog import open_catalog
+    from tools.search.indexer import index_catalog
+
+    monkeypatch.setenv("SENTINELLE_CATALOG_DIR", str(tmp_data_dir / "catalog"))
+    get_settings.cache_clear()
+    item = open_catalog().ingest([geodata_path("rasterio-fixtures/RGB.byte.tif")], datetime="2017-06-01").items[0]
+    index = ChipIndex(root=tmp_data_dir / "chroma-galileo", encoder="galileo-nano")
+    assert index_catalog(index, chip=256, bank=False)["chips_added"] == 12
+    table = index.table()
+    assert table.vectors.shape == (12, 128)
+    np.testing.assert_allclose(np.linalg.norm(table.vectors, axis=1), 1.0, atol=1e-5)
+    result = find_scenes(
+        image=f"{item.id}@0_0_256_256", k=3, index_dir=tmp_data_dir / "chroma-galileo", encoder="galileo-nano"
+    )
+    assert result.model == "galileo-nano" and len(result.facts["results"]) == 3
+    assert f"{item.id}@0_0_256_256" not in [r["chip_id"] for r in result.facts["results"]]

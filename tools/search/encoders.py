@@ -9,7 +9,6 @@ text tower) plug in behind the same `ImageEncoder` protocol; each index collecti
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
@@ -65,26 +64,44 @@ class EfficientNetEncoder:
 
 
 class GalileoEncoder:
-    """Galileo-nano pooled tokens of a multispectral Sentinel-2 chip (the change engineer's encoder).
+    """Galileo-nano pooled tokens of a multispectral chip, with the change engineer's model and band mapping.
 
-    Expects chips as (bands, H, W) float arrays in the catalog band order; `tools.change.galileo` must expose
-    `embed_pooled(chips) -> (N, D)`.
+    Chips come as (bands, H, W) raw values in the catalog band order (13 bands = Sentinel-2; other counts mapped by
+    `tools.change.bands.band_map_from_count`), are normalised per chip (`fit_scaling`, `to_galileo`), average-pooled
+    to 64 x 64 pixels (8 x 8 patches of 8 px: a 256 px chip costs one small forward pass), encoded with the visible
+    band groups (`tools.change.features.embed`) and mean-pooled over patches.
     """
 
     name = "galileo-nano"
     needs_bands = True
+    TILE = 64
 
     def __init__(self) -> None:
         try:
-            module = importlib.import_module("tools.change.galileo")
+            from tools.change.features import REGIMES, embed
+            from tools.change.pipeline import get_encoder as galileo
         except ModuleNotFoundError as exc:
-            raise ModelUnavailableError("the Galileo encoder (tools.change.galileo) is not installed") from exc
-        self._embed = getattr(module, "embed_pooled", None)
-        if self._embed is None:
-            raise ModelUnavailableError("tools.change.galileo has no pooled-feature function (embed_pooled)")
+            raise ModelUnavailableError("the Galileo encoder (tools.change) is not installed") from exc
+        self._embed, self._regime = embed, REGIMES["multispectral"]
+        self._model = galileo("nano")
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return _l2(self._embed(list(images)))
+        return _l2(np.stack([self._one(np.asarray(chip, np.float32)) for chip in images]))
+
+    def _one(self, chip: np.ndarray) -> np.ndarray:
+        import torch
+        from torch.nn import functional as F
+
+        from tools.change.bands import band_map_from_count, fit_scaling, to_galileo
+
+        if chip.ndim != 3:
+            raise BadInputError("the Galileo encoder needs (bands, H, W) chips (index catalog scenes with it)")
+        bm = band_map_from_count(chip.shape[0])
+        fit_scaling([bm], [chip.reshape(chip.shape[0], -1)])
+        x = torch.from_numpy(np.nan_to_num(to_galileo(chip, bm))).permute(2, 0, 1)[None]
+        x = F.adaptive_avg_pool2d(x, self.TILE).permute(0, 2, 3, 1).numpy()
+        tokens = self._embed(self._model, x, np.array([5]), bm, self._regime)  # (1, 8, 8, D); month unknown: June
+        return tokens.mean(dim=(1, 2))[0].numpy()
 
 
 class ClipEncoder:
