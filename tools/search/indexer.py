@@ -130,7 +130,7 @@ def store_batch(
     encoder: ImageEncoder,
     chips: list[Chip],
     items: dict[str, Any],
-    bank: ClassBank | None,
+    bank: ClassBank | ProbeClasses | None,
     vectors: np.ndarray | None = None,
     classes: list[list[tuple[str, float]]] | None = None,
 ) -> None:
