@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         "text_en": "text, English class names",
         "text_fr": "text, French class names",
         "text_fr_untranslated": "text, French, no FR->EN vocabulary",
-        "image": "image (LOO query, held-out vectors)",
+        "image": "image, held-out vectors (LOO)",
         "image_base_only": "image, base features only",
     }
     for key, name in names.items():
