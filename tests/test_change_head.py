@@ -13,7 +13,7 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from assistant.errors import BadInputError
 from tools.change.bands import band_map_from_count
-from tools.change.evaluate import ab_pairs, confusion, metrics, read_label
+from tools.change.evaluate import ab_pairs, confusion, metrics, oscd_pairs, read_label
 from tools.change.head import fit_head, head_path, load_head, pair_features
 from tools.change.pipeline import run_change
 from tools.data import geodata_path
@@ -111,3 +111,23 @@ def test_head_refuses_imagery_it_was_not_trained_for(vhr, tmp_data_dir, tmp_path
     before, after = naip / "m_4709963_se_14_1_20150926.tif", naip / "m_4709963_se_14_1_20200831.tif"
     with pytest.raises(BadInputError, match="no trained change head"):
         run_change(before, after, tmp_path / "naip", method="head", window=(0, 0, 128, 128))
+
+
+def test_sentinel2_head_beats_zero_shot_on_a_city_it_never_saw(tmp_path):
+    """OSCD: trained on two cities (Bercy, Paris), scored on Rennes against zero-shot Galileo + Otsu."""
+    pairs = {p.name: p for p in oscd_pairs(geodata_path("oscd-s2")) if p.name in ("bercy", "paris", "rennes")}
+    data, names = [], None
+    for name in ("bercy", "paris", "rennes"):
+        names, x, v, regime = pair_features(pairs[name])
+        assert regime == "s2"
+        data.append((pairs[name], x, read_label(pairs[name]), v))
+    assert {"dx_ndvi", "dx_ndbi_15", "x2_ndbi", "rn_B11", "rcva_15", "g_cos"} <= set(names)
+    head = fit_head(data[:2], names, "hgb", "s2")
+    _, x, y, v = data[2]
+    m = metrics(confusion(head.predict_map(x) > head.threshold, y, v))
+    run_change(pairs["rennes"].before, pairs["rennes"].after, tmp_path, method="zeroshot")
+    with rasterio.open(tmp_path / "mask.tif") as mask_file:
+        mask = mask_file.read(1)
+    zero_shot_f1 = metrics(confusion(mask == 1, y, mask != 255))["f1"]
+    assert m["f1"] > max(0.25, 1.5 * zero_shot_f1), (m, zero_shot_f1)
+    assert m["precision"] > 3 * y[v].mean()

@@ -23,11 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", default="nano", choices=["nano", "tiny", "base"], help="Galileo size")
     p.add_argument("--threshold", type=float, help="override the decision threshold on the score")
     p.add_argument("--clouds", action="store_true", help="leave out clouds and shadows (ukis-csmask)")
-    p.add_argument("--window", type=int, nargs=4, metavar=("COL", "ROW", "WIDTH", "HEIGHT"),
-                   help="process only this pixel window of BEFORE (georeferenced inputs)")
+    p.add_argument(
+        "--window",
+        type=int,
+        nargs=4,
+        metavar=("COL", "ROW", "WIDTH", "HEIGHT"),
+        help="process only this pixel window of BEFORE (georeferenced inputs)",
+    )
     p.add_argument("--regime", default="all", choices=["s2", "vhr", "all"], help="train-head: which head")
-    p.add_argument("--kinds", default="hgb,logreg",
-                   help="train-head: classifiers validated leave-one-out; the best is kept (hgb, logreg)")
+    p.add_argument(
+        "--kinds",
+        default="hgb,logreg",
+        help="train-head: classifiers validated leave-one-out; the best is kept (hgb, logreg)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run)
@@ -62,17 +70,27 @@ def _run(args: argparse.Namespace) -> int:
 
     update, close = _progress_bar(args.quiet)
     try:
-        summary = run_change(args.inputs[0], args.inputs[1], args.out, method=args.method, progress=update,
-                             encoder_size=args.encoder, threshold=args.threshold, clouds=args.clouds,
-                             window=tuple(args.window) if args.window else None)
+        summary = run_change(
+            args.inputs[0],
+            args.inputs[1],
+            args.out,
+            method=args.method,
+            progress=update,
+            encoder_size=args.encoder,
+            threshold=args.threshold,
+            clouds=args.clouds,
+            window=tuple(args.window) if args.window else None,
+        )
     finally:
         close()
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         km2 = f"{summary['changed_km2']:.3f} km², " if summary["changed_km2"] is not None else ""
-        print(f"{summary['method']} ({summary['model'] or 'no model'}): {km2}{summary['changed_percent']:.2f}% "
-              f"changed, {summary['n_patches']} patches; outputs in {args.out}")
+        print(
+            f"{summary['method']} ({summary['model'] or 'no model'}): {km2}{summary['changed_percent']:.2f}% "
+            f"changed, {summary['n_patches']} patches; outputs in {args.out}"
+        )
     return 0
 
 
@@ -86,7 +104,9 @@ def _train(args: argparse.Namespace) -> int:
             raise BadInputError("--kinds: a comma-separated list of hgb, logreg")
         head = train_head(regime, kinds=kinds, progress=print)
         v = head.validation.get(head.kind, {})
-        print(f"{regime}: kept {head.kind}, threshold {head.threshold:.2f}, leave-one-out F1 {v.get('f1', 0):.3f} "
-              f"IoU {v.get('iou', 0):.3f} P {v.get('precision', 0):.3f} R {v.get('recall', 0):.3f}")
+        print(
+            f"{regime}: kept {head.kind}, threshold {head.threshold:.2f}, leave-one-out F1 {v.get('f1', 0):.3f} "
+            f"IoU {v.get('iou', 0):.3f} P {v.get('precision', 0):.3f} R {v.get('recall', 0):.3f}"
+        )
         print(f"  saved to {head_path(regime)}")
     return 0

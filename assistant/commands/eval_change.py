@@ -66,6 +66,13 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\n{'dataset':10s} {'method':9s} {'pairs':>5s} {'F1':>6s} {'IoU':>6s} {'P':>6s} {'R':>6s}")
     for ds, by_method in results.items():
         for method, r in by_method.items():
-            print(f"{ds:10s} {method:9s} {len(r['pairs']):5d} {r['f1']:6.3f} {r['iou']:6.3f} "
-                  f"{r['precision']:6.3f} {r['recall']:6.3f}")
+            print(
+                f"{ds:10s} {method:9s} {len(r['pairs']):5d} {r['f1']:6.3f} {r['iou']:6.3f} "
+                f"{r['precision']:6.3f} {r['recall']:6.3f}"
+            )
+    print("\nper pair F1 (" + ", ".join(methods) + ")")
+    for ds, by_method in results.items():
+        for name in next(iter(by_method.values()))["pairs"]:
+            f1s = " ".join(f"{by_method[m]['pairs'][name]['f1']:6.3f}" for m in methods if m in by_method)
+            print(f"{ds:10s} {name:22s} {f1s}")
     return 0

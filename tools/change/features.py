@@ -55,8 +55,9 @@ def _group_index(visible: tuple[str, ...]) -> list[int]:
     return [i for i, g in enumerate(SPACE_TIME_GROUPS) if g in visible]
 
 
-def embed(encoder: GalileoEncoder, x: np.ndarray, months: np.ndarray, bm: BandMap, regime: Regime,
-          input_res_m: float = 10.0) -> torch.Tensor:
+def embed(
+    encoder: GalileoEncoder, x: np.ndarray, months: np.ndarray, bm: BandMap, regime: Regime, input_res_m: float = 10.0
+) -> torch.Tensor:
     """(B, T, T, 13) normalised bands -> (B, T/(p*d), T/(p*d), D) mean token of the visible groups per patch."""
     b, h, w, _ = x.shape
     xt = torch.from_numpy(np.ascontiguousarray(x))
@@ -72,8 +73,19 @@ def embed(encoder: GalileoEncoder, x: np.ndarray, months: np.ndarray, bm: BandMa
     st_x, st_m = xt.new_zeros(b, 18), xt.new_ones(b, 4)
     m = torch.as_tensor(months, dtype=torch.long).reshape(b, 1)
     with torch.no_grad():
-        out = encoder(s_t_x, sp_x, t_x, st_x, s_t_m, sp_m, t_m, st_m, m, patch_size=regime.patch_size,
-                      input_resolution_m=input_res_m)[0]
+        out = encoder(
+            s_t_x,
+            sp_x,
+            t_x,
+            st_x,
+            s_t_m,
+            sp_m,
+            t_m,
+            st_m,
+            m,
+            patch_size=regime.patch_size,
+            input_resolution_m=input_res_m,
+        )[0]
     idx = _group_index(tuple(bm.visible_groups))
     return out[:, :, :, 0, idx, :].mean(dim=3)
 

@@ -102,7 +102,8 @@ def pair_features(pair: Pair) -> tuple[list[str], np.ndarray, np.ndarray, str]:
                 h, wd, r, c = int(w.height), int(w.width), int(w.row_off), int(w.col_off)
                 arr[r : r + h, c : c + wd] = np.stack([feats[n][k, o : o + h, o : o + wd] for n in names], -1)
                 valid[r : r + h, c : c + wd] = _valid(raw1[k][:, o : o + h, o : o + wd], job.before.nodata) & _valid(
-                    raw2[k][:, o : o + h, o : o + wd], job.after.nodata)
+                    raw2[k][:, o : o + h, o : o + wd], job.after.nodata
+                )
     return names, arr, valid, regime.name
 
 
@@ -114,8 +115,14 @@ def _make_model(kind: str):
     if kind == "hgb":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=31,
-                                              min_samples_leaf=200, l2_regularization=1.0, random_state=0)
+        return HistGradientBoostingClassifier(
+            max_iter=150,
+            learning_rate=0.08,
+            max_leaf_nodes=31,
+            min_samples_leaf=200,
+            l2_regularization=1.0,
+            random_state=0,
+        )
     if kind == "logreg":
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))
     raise ValueError(f"unknown head kind '{kind}' (hgb, logreg)")
@@ -153,8 +160,9 @@ def _fit_model(data, names: list[str], kind: str, regime: str, seed: int) -> Cha
     return ChangeHead(kind, regime, names, model, 0.5, trained_on=[p.name for p, *_ in data])
 
 
-def fit_head(data: list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]], names: list[str], kind: str,
-             regime: str, seed: int = 0) -> ChangeHead:
+def fit_head(
+    data: list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]], names: list[str], kind: str, regime: str, seed: int = 0
+) -> ChangeHead:
     """Trains on sampled pixels of the given pairs (x (H, W, F), label (H, W), valid (H, W)).
 
     The threshold maximises F1 over out-of-fold predictions: the training groups are split in
@@ -165,7 +173,7 @@ def fit_head(data: list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]], names:
     groups = sorted({p.group for p, *_ in data})
     probs, labels = [], []
     if len(groups) >= 2:
-        folds = [groups[i :: THRESHOLD_FOLDS] for i in range(min(THRESHOLD_FOLDS, len(groups)))]
+        folds = [groups[i::THRESHOLD_FOLDS] for i in range(min(THRESHOLD_FOLDS, len(groups)))]
         for fold in folds:
             inner = _fit_model([d for d in data if d[0].group not in fold], names, kind, regime, seed)
             for _, x, y, v in (d for d in data if d[0].group in fold):
@@ -208,8 +216,12 @@ def collect(regime: str, progress: Callable[[str], None] = lambda m: None):
     return data, names
 
 
-def train_head(regime: str, kinds: tuple[str, ...] = ("hgb", "logreg"), progress: Callable[[str], None] = print,
-               validate: bool = True) -> ChangeHead:
+def train_head(
+    regime: str,
+    kinds: tuple[str, ...] = ("hgb", "logreg"),
+    progress: Callable[[str], None] = print,
+    validate: bool = True,
+) -> ChangeHead:
     """Validates each kind leave-one-out, keeps the best, retrains it on all pairs and caches it."""
     data, names = collect(regime, progress)
     if not data:
@@ -227,12 +239,24 @@ def train_head(regime: str, kinds: tuple[str, ...] = ("hgb", "logreg"), progress
     path = head_path(regime)
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(head, path)
-    path.with_suffix(".json").write_text(json.dumps(
-        {"kind": best, "threshold": head.threshold, "features": names, "trained_on": head.trained_on,
-         "validation": {k: {**{m: v[m] for m in ("f1", "iou", "precision", "recall")},
-                            "pairs": {n: round(r["f1"], 4) for n, r in v["pairs"].items()}}
-                        for k, v in validation.items()}},
-        indent=2))
+    path.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "kind": best,
+                "threshold": head.threshold,
+                "features": names,
+                "trained_on": head.trained_on,
+                "validation": {
+                    k: {
+                        **{m: v[m] for m in ("f1", "iou", "precision", "recall")},
+                        "pairs": {n: round(r["f1"], 4) for n, r in v["pairs"].items()},
+                    }
+                    for k, v in validation.items()
+                },
+            },
+            indent=2,
+        )
+    )
     return head
 
 

@@ -12,6 +12,7 @@ import json
 import math
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import torch
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
@@ -71,9 +73,14 @@ class ChangeJob:
         return self.before.grid
 
 
-def prepare(before: str | Path | Source, after: str | Path | Source, method: str = "auto",
-            encoder_size: str = "nano", head: object | None = None,
-            window: tuple[int, int, int, int] | None = None) -> ChangeJob:
+def prepare(
+    before: str | Path | Source,
+    after: str | Path | Source,
+    method: str = "auto",
+    encoder_size: str = "nano",
+    head: object | None = None,
+    window: tuple[int, int, int, int] | None = None,
+) -> ChangeJob:
     """Opens both inputs, checks they overlap, maps their bands onto shared Galileo bands, fits scaling.
 
     `window` (col, row, width, height) restricts the job to part of the before grid (georeferenced inputs).
@@ -105,22 +112,36 @@ def prepare(before: str | Path | Source, after: str | Path | Source, method: str
 
         head = load_head(regime.name, train_if_missing=method == "head")  # its bands are checked below
         if head is None and method == "head":
-            raise BadInputError(f"no trained change head for this kind of imagery ({regime.name}, bands "
-                                f"{', '.join(bm1.used_bands)}): run `sentinelle change train-head`, or use "
-                                "--method zeroshot")
+            raise BadInputError(
+                f"no trained change head for this kind of imagery ({regime.name}, bands "
+                f"{', '.join(bm1.used_bands)}): run `sentinelle change train-head`, or use "
+                "--method zeroshot"
+            )
     if method in ("auto", "head") and head is not None:
         from tools.change.head import head_fits
 
         if not head_fits(head, bm1) or head.regime != regime.name:
             if method == "head":
-                raise BadInputError(f"the change head was trained for {head.regime} imagery with bands "
-                                    f"{', '.join(n[2:] for n in head.feature_names if n.startswith('d_'))}; "
-                                    "these images differ: use --method zeroshot")
+                raise BadInputError(
+                    f"the change head was trained for {head.regime} imagery with bands "
+                    f"{', '.join(n[2:] for n in head.feature_names if n.startswith('d_'))}; "
+                    "these images differ: use --method zeroshot"
+                )
             head = None
     if method == "auto":
         method = "head" if head is not None else "zeroshot"
-    return ChangeJob(b, a, (bm1, bm2), regime, (month_index(b.date), month_index(a.date)), method, encoder_size,
-                     frac, head, {"stats": stats})
+    return ChangeJob(
+        b,
+        a,
+        (bm1, bm2),
+        regime,
+        (month_index(b.date), month_index(a.date)),
+        method,
+        encoder_size,
+        frac,
+        head,
+        {"stats": stats},
+    )
 
 
 def tile_windows(grid: Grid, regime: Regime) -> list[Window]:
@@ -189,9 +210,19 @@ def _batches(items: list, size: int) -> Iterator[list]:
 
 
 def _profile(grid: Grid, dtype: str, nodata: float) -> dict:
-    prof = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": dtype,
-            "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "nodata": nodata,
-            "transform": grid.transform}
+    prof = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": dtype,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "nodata": nodata,
+        "transform": grid.transform,
+    }
     if grid.crs is not None:
         prof["crs"] = grid.crs
     return prof
@@ -207,18 +238,35 @@ def to_cog(src: Path, dst: Path) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        cog_translate(str(src), str(dst), cog_profiles.get("deflate"), quiet=True, in_memory=False,
-                      overview_resampling="nearest", config={"GDAL_NUM_THREADS": "1"})
+        cog_translate(
+            str(src),
+            str(dst),
+            cog_profiles.get("deflate"),
+            quiet=True,
+            in_memory=False,
+            overview_resampling="nearest",
+            config={"GDAL_NUM_THREADS": "1"},
+        )
 
 
-def run_change(before, after, out_dir: Path, method: str = "auto", progress: ProgressCallback = no_progress,
-               encoder_size: str = "nano", head: object | None = None, threshold: float | None = None,
-               window: tuple[int, int, int, int] | None = None, clouds: bool = False) -> dict:
+def run_change(
+    before,
+    after,
+    out_dir: Path,
+    method: str = "auto",
+    progress: ProgressCallback = no_progress,
+    encoder_size: str = "nano",
+    head: object | None = None,
+    threshold: float | None = None,
+    window: tuple[int, int, int, int] | None = None,
+    clouds: bool = False,
+) -> dict:
     """Runs a change job end to end; returns the summary (also written to summary.json).
 
     With `clouds`, clouds and shadows of either date (ukis-csmask, when the bands allow) are left out.
     """
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):  # GDAL's block cache would otherwise grow with the scene
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), warnings.catch_warnings():  # GDAL's cache: bounded
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # pixel-grid inputs (PNG pairs) write pixel grids
         return _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds)
 
 
@@ -239,8 +287,7 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
     cloud_info: dict = {"requested": clouds, "applied": False}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".work") as tmp:
         tmp_score = Path(tmp) / "score.tif"
-        with (AlignedReader(job.before, grid) as r1, AlignedReader(job.after, grid) as r2,
-              ExitStack() as stack):
+        with AlignedReader(job.before, grid) as r1, AlignedReader(job.after, grid) as r2, ExitStack() as stack:
             cloud_readers = []
             if clouds:
                 from tools.change.clouds import cloud_bands, write_cloud_mask
@@ -265,7 +312,8 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                     h, wd = int(w.height), int(w.width)
                     s = scores[k, o : o + h, o : o + wd].astype(np.float32)
                     ok = _valid(raw1[k][:, o : o + h, o : o + wd], job.before.nodata) & _valid(
-                        raw2[k][:, o : o + h, o : o + wd], job.after.nodata)
+                        raw2[k][:, o : o + h, o : o + wd], job.after.nodata
+                    )
                     for cr in cloud_readers:
                         ok &= cr.read(1, window=w) == 0
                     s[~ok] = np.nan
@@ -300,10 +348,18 @@ def _summary(job: ChangeJob, poly: dict, threshold: float, n_valid: int, out_dir
     if job.method == "head":
         model = f"galileo-{job.encoder_size} + change head ({job.head.kind}, {job.regime.name})"
     return {
-        "before": {"source": job.before.label, "date": job.before.date, "sensor": job.before.sensor,
-                   "scene_id": job.before.scene_id},
-        "after": {"source": job.after.label, "date": job.after.date, "sensor": job.after.sensor,
-                  "scene_id": job.after.scene_id},
+        "before": {
+            "source": job.before.label,
+            "date": job.before.date,
+            "sensor": job.before.sensor,
+            "scene_id": job.before.scene_id,
+        },
+        "after": {
+            "source": job.after.label,
+            "date": job.after.date,
+            "sensor": job.after.sensor,
+            "scene_id": job.after.scene_id,
+        },
         "method": job.method,
         "model": model,
         "regime": job.regime.name,

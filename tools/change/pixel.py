@@ -2,7 +2,8 @@
 
 Galileo's patch distances say *where* the scene's meaning changed, but at patch resolution (80 m on Sentinel-2,
 16 px on very-high-resolution imagery). These features add what a patch cannot: pixel-level band and index
-differences, the same differences averaged over several neighbourhoods, texture and edge changes, and, for RGB
+differences, the same differences averaged over several neighbourhoods, texture and edge changes, the spectral
+indices of each date on Sentinel-2 (OSCD labels urban change only: what the land became matters), and, for RGB
 imagery, distances between the two dates' EfficientNet-Lite0 feature maps at strides 4, 8 and 16.
 
 Band differences come twice: in Galileo's normalised units and after standardising each date with its own image
@@ -49,8 +50,12 @@ def image_stats(x1: np.ndarray, x2: np.ndarray, bm: BandMap) -> ImageStats:
     a, b = x1.reshape(-1, 13)[:, used], x2.reshape(-1, 13)[:, used]
     ok = np.isfinite(a).all(1) & np.isfinite(b).all(1)
     a, b = (a[ok], b[ok]) if ok.any() else (np.zeros((1, len(used))), np.zeros((1, len(used))))
-    return ImageStats(a.mean(0).astype(np.float32), a.std(0).astype(np.float32) + 1e-3,
-                      b.mean(0).astype(np.float32), b.std(0).astype(np.float32) + 1e-3)
+    return ImageStats(
+        a.mean(0).astype(np.float32),
+        a.std(0).astype(np.float32) + 1e-3,
+        b.mean(0).astype(np.float32),
+        b.std(0).astype(np.float32) + 1e-3,
+    )
 
 
 def _smooth(a: np.ndarray, k: int) -> np.ndarray:
@@ -69,8 +74,10 @@ def _local_std(a: np.ndarray, k: int) -> np.ndarray:
 
 def _reflectance(x: np.ndarray, bm: BandMap) -> dict[str, np.ndarray]:
     mean, std = galileo_stats()
-    return {g: x[..., SPACE_TIME_BANDS.index(g)] * std[SPACE_TIME_BANDS.index(g)] + mean[SPACE_TIME_BANDS.index(g)]
-            for g in bm.used_bands}
+    return {
+        g: x[..., SPACE_TIME_BANDS.index(g)] * std[SPACE_TIME_BANDS.index(g)] + mean[SPACE_TIME_BANDS.index(g)]
+        for g in bm.used_bands
+    }
 
 
 def pixel_features(x1: np.ndarray, x2: np.ndarray, bm: BandMap, stats: ImageStats) -> dict[str, np.ndarray]:
@@ -95,6 +102,7 @@ def pixel_features(x1: np.ndarray, x2: np.ndarray, bm: BandMap, stats: ImageStat
         for n, (i1, i2) in idx.items():
             d = i2 - i1
             f[f"dx_{n}"] = d
+            f[f"x1_{n}"], f[f"x2_{n}"] = i1, i2  # what the land was and became (built-up vs crops)
             for s in (3, 7, 15):
                 f[f"dx_{n}_{s}"] = _smooth(d, s)
         bright1, bright2 = idx["bright"]
@@ -112,8 +120,7 @@ def pixel_features(x1: np.ndarray, x2: np.ndarray, bm: BandMap, stats: ImageStat
     for s in (5, 11):
         t1, t2 = _local_std(bright1, s), _local_std(bright2, s)
         f[f"tex_d_{s}"] = t2 - t1
-        if not s2:
-            f[f"tex1_{s}"], f[f"tex2_{s}"] = t1, t2
+        f[f"tex1_{s}"], f[f"tex2_{s}"] = t1, t2
     g1 = np.hypot(sobel(bright1, 1), sobel(bright1, 2))
     g2 = np.hypot(sobel(bright2, 1), sobel(bright2, 2))
     for s in (3, 9):
