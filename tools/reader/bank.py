@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,7 +138,8 @@ class SceneClassifier:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        # one temp file per writer: parallel workers (Dask indexing) may build the same bank at once
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
         views = self.view_features if self.view_features is not None else np.zeros(0, dtype=np.float32)
         np.savez_compressed(tmp, classes=np.array(self.classes), mean=self.mean, coef=self.coef,
                             intercept=self.intercept, features=self.features, labels=self.labels,
