@@ -196,8 +196,12 @@ def score_batch(job: ChangeJob, raw1: np.ndarray, raw2: np.ndarray, want_feature
             feats.update(deep_features(x1, x2, bm1, stats))
         out["features"] = feats
         if job.method == "head":
-            stack = np.stack([feats[k] for k in job.head.feature_names], axis=-1)
-            out["head"] = job.head.predict_map(stack)
+            # Only the tile cores are kept, so only they (plus the smoothing margin) are classified.
+            m = max(0, job.regime.overlap - job.head.smooth // 2)
+            inner = slice(m, t - m)
+            stack = np.stack([feats[k][:, inner, inner] for k in job.head.feature_names], axis=-1)
+            out["head"] = np.zeros((len(x1), t, t), np.float32)
+            out["head"][:, inner, inner] = job.head.predict_map(stack)
     if job.method == "cva":
         out["cva"] = cva_score(x1, x2, bm1)
     out["score"] = out[job.method]
