@@ -225,7 +225,8 @@ def _find_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> 
 def _change_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
     values = flatten(facts)
     for side in ("before", "after"):
-        label = values.get(f"{side}_date") or values.get(f"{side}_scene_id") or values.get(f"{side}_source")
+        label = (values.get(f"{side}_date") or values.get(f"{side}_scene_id") or values.get(f"{side}_image")
+                 or values.get(f"{side}_source"))
         if label:
             values[f"{side}_label"] = str(label)
     place = facts.get("place") or args.get("place")
@@ -233,6 +234,8 @@ def _change_values(facts: dict[str, Any], args: dict[str, Any], language: str) -
         values["place_label"] = (" in " if language == "en" else " à ") + str(place)
     else:
         values["place_label"] = " "
+    georeferenced = facts.get("georeferenced", True)
+    values["map_label"] = render("detect_change", "map_georeferenced" if georeferenced else "map_plain", language)
     if values.get("changed_percent") is not None:
         values["changed_percent_label"] = fmt_percent(float(values["changed_percent"]), language)
     for key in ("changed_km2", "analysed_km2"):

@@ -67,6 +67,30 @@ def test_router_answers_in_french_and_small_talk_needs_no_tool():
     assert kinds(events) == ["text_delta", "done"] and events[-1].language == "fr"
 
 
+def test_two_uploads_one_after_the_other_are_compared(tmp_data_dir, tmp_path):
+    """A real LEVIR pair (plain PNGs, no georeference) attached in two turns: the second turn maps the change."""
+    import shutil
+
+    from tools.data import geodata_path
+
+    before, after = tmp_path / "aaaa1111_before.png", tmp_path / "bbbb2222_after.png"
+    shutil.copyfile(geodata_path("levir-dsifn-samples/LEVIR/A/test_2_0000_0000.png"), before)
+    shutil.copyfile(geodata_path("levir-dsifn-samples/LEVIR/B/test_2_0000_0000.png"), after)
+    session = Session()
+    session.context["image"] = str(before)  # attached in an earlier turn (the reader's answer is not needed here)
+    events = list(Assistant().stream("What changed compared to the previous image?", image=str(after),
+                                     session=session))
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert finished.name == "detect_change" and finished.ok, finished.error
+    assert finished.args == {"before_image": str(before), "after_image": str(after)}
+    facts = finished.result.facts
+    assert facts["before_image"] == "before.png" and facts["georeferenced"] is False
+    assert 0 < facts["changed_percent"] < 100 and facts["n_patches"] >= 1
+    assert finished.result.layers == []  # nothing to place on a map
+    assert "no georeference" in events[-1].answer
+    assert session.context["image"] == str(after)
+
+
 def test_tool_errors_become_an_answer_and_the_session_goes_on(monkeypatch):
     import tools.registry
 

@@ -151,6 +151,19 @@ def test_unknown_names_go_to_the_tool_as_places(text, tool, place):
     assert plan.args.get("place") == place
 
 
+def test_a_second_upload_asked_what_changed_is_compared_with_the_first():
+    router = get_router()
+    context = {"image": "/up/aaaa1111_before.png"}
+    questions = ("What changed compared to the previous image?",
+                 "Qu'est-ce qui a changé par rapport à l'image précédente ?")
+    for text in questions:
+        plan = router.plan(text, "/up/bbbb2222_after.png", dict(context))
+        assert plan.tool == "detect_change" and plan.clarify is None
+        assert plan.args == {"before_image": "/up/aaaa1111_before.png", "after_image": "/up/bbbb2222_after.png"}
+    assert router.plan("Describe this image", "/up/bbbb2222_after.png", dict(context)).tool == "read_image"
+    assert router.plan("What changed?", "/up/bbbb2222_after.png", {}).clarify == "change_target"  # one image only
+
+
 def test_follow_up_reuses_previous_tool_and_place():
     router = get_router()
     context = {"last_tool": "detect_change", "last_args": {"place": "Paris", "start_date": "2016-01-01",

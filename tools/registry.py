@@ -46,6 +46,8 @@ class DetectChangeArgs(BaseModel):
     after_scene_id: str | None = Field(None, description="Catalog scene id of the later date.")
     start_date: str | None = Field(None, description="Earlier date or period start, YYYY-MM-DD.")
     end_date: str | None = Field(None, description="Later date or period end, YYYY-MM-DD.")
+    before_image: str | None = Field(None, description="Earlier image file (an upload), with after_image.")
+    after_image: str | None = Field(None, description="Later image file (an upload), with before_image.")
 
 
 # name -> (module, function, argument schema)

@@ -116,6 +116,10 @@ _GREETING = re.compile(
 _SIMILAR = re.compile(
     r"\b(similar|like this|like the attached|like that one|semblables?|similaires?|ressembl\w*|comme cel\w+)\b"
 )
+_CHANGE_WORDS = re.compile(
+    r"\b(chang\w*|compar\w*|differen\w*|evol\w*|before|after|avant|apres|previous|precedente?|earlier|new|nouv\w*"
+    r"|appeared|apparu\w*|disappeared|disparu\w*)\b"
+)
 _FOLLOW_UP = re.compile(
     r"^(and|what about|how about|same (for|in|with)|also|now|then|et|et pour|et a|et en|et au|pareil|meme chose|idem"
     r"|maintenant|puis|aussi)\b"
@@ -161,7 +165,7 @@ class Router:
             self._matrix = _cached_embeddings(tuple(self.texts))
         return self._matrix
 
-    def tool_scores(self, message: str, image: bool, has_scene: bool) -> dict[str, float]:
+    def tool_scores(self, message: str, image: bool, has_scene: bool, image_pair: bool = False) -> dict[str, float]:
         """Similarity (mean of the 3 nearest examples per tool) plus cue bonuses."""
         from tools.text_embed import embed_texts
 
@@ -182,6 +186,8 @@ class Router:
         if len({m.year for m in mentions}) >= 2 or len(mentions) >= 2:
             scores["detect_change"] += 0.06
         if image:
+            if image_pair and _CHANGE_WORDS.search(plain):  # a second upload asked what changed: compare the two
+                scores["detect_change"] += 0.45
             if _SIMILAR.search(plain):
                 scores["find_scenes"] += 0.35
             else:
@@ -196,7 +202,8 @@ class Router:
         language = detect_language(message)
         message = strip_greeting(message)
         has_scene = bool(context.get("scene_id") or context.get("image"))
-        scores = self.tool_scores(message, image is not None, has_scene)
+        image_pair = bool(image and context.get("image") and context["image"] != image)
+        scores = self.tool_scores(message, image is not None, has_scene, image_pair)
         tool = max(scores, key=scores.get)
         plain = normalize(message)
         places = find_places(message)
@@ -274,7 +281,10 @@ class Router:
         plain = normalize(message)
         refers_to_scenes = re.search(r"\b(two|both|these|those|deux|ces) (scenes?|images?|dates?)\b|before and after"
                                      r"|avant et apres", plain)
-        if place:
+        prior = context.get("image")
+        if image and prior and prior != image and not place:  # an upload compared with the one before it
+            args["before_image"], args["after_image"] = prior, image
+        elif place:
             args["place"] = place
         elif refers_to_scenes and context.get("scene_ids") and len(context["scene_ids"]) >= 2:
             args["before_scene_id"], args["after_scene_id"] = context["scene_ids"][0], context["scene_ids"][1]
@@ -284,7 +294,7 @@ class Router:
             args["start_date"] = dates.start
         if dates.end:
             args["end_date"] = dates.end
-        if "place" not in args and "before_scene_id" not in args:
+        if "place" not in args and "before_scene_id" not in args and "before_image" not in args:
             plan.clarify = "change_target"
         plan.args = args
 

@@ -71,12 +71,15 @@ def _result_id(before_id: str, after_id: str, method: str) -> str:
 
 def detect_change(place: str | None = None, before_scene_id: str | None = None, after_scene_id: str | None = None,
                   start_date: str | None = None, end_date: str | None = None, method: str = "auto", *,
+                  before_image: str | None = None, after_image: str | None = None,
                   progress: ProgressCallback = no_progress) -> ToolResult:
-    """What changed between two dates over a place (or between two given catalog scenes)."""
+    """What changed between two dates over a place (or between two given catalog scenes, or two uploaded images)."""
     from tools.catalog import open_catalog
     from tools.change.pipeline import SCORE_RANGE, run_change
     from tools.change.sources import open_scene
 
+    if before_image and after_image:
+        return compare_images(before_image, after_image, method, progress=progress)
     cat = open_catalog()
     if before_scene_id and after_scene_id:
         before, after = cat.get(before_scene_id), cat.get(after_scene_id)
@@ -130,5 +133,56 @@ def _result(summary: dict, before, after, out_dir: Path, place: str | None, hi: 
                                    "masked_fraction", "threshold", "regime")},
         "largest_patches": summary["largest_patches"][:5],
     }
+    files = [str(out_dir / f) for f in ("score.tif", "mask.tif", "changes.geojson", "summary.json")]
+    return ToolResult(tool="detect_change", facts=facts, layers=layers, files=files, model=summary["model"])
+
+
+def _display_name(path: str) -> str:
+    """The file name as the user gave it (uploads are stored as '<8 hex>_<name>')."""
+    return re.sub(r"^[0-9a-f]{8}_", "", Path(path).name)
+
+
+def compare_images(before_image: str, after_image: str, method: str = "auto", *,
+                   progress: ProgressCallback = no_progress) -> ToolResult:
+    """Change between two image files (uploads): same pipeline; map layers only when they are georeferenced."""
+    import json
+
+    from tools.change.pipeline import SCORE_RANGE, run_change
+    from tools.change.sources import open_source
+    from tools.tiles import result_tile_url
+
+    before, after = open_source(Path(before_image)), open_source(Path(after_image))
+    digest = hashlib.sha1()
+    for path in (before_image, after_image):
+        digest.update(Path(path).read_bytes()[: 1 << 20])
+        digest.update(str(Path(path).stat().st_size).encode())
+    out_dir = get_settings().data_dir / "results" / "change" / f"uploads__{digest.hexdigest()[:12]}__{method}"
+    summary = run_change(before, after, out_dir, method=method, progress=progress)
+    layers: list[MapLayer] = []
+    if before.grid.georeferenced:
+        from rasterio.warp import transform_bounds
+
+        bounds = list(transform_bounds(before.grid.crs, "EPSG:4326", *before.grid.bounds))
+        fc = json.loads((out_dir / "changes.geojson").read_text())
+        hi = SCORE_RANGE[summary["method"]]
+        layers = [
+            MapLayer(name="uploads: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
+                     url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
+                     legend={"low change": "#000004", "high change": "#fcfdbf"}),
+            MapLayer(name=f"uploads: changes ({summary['n_patches']} patches)", kind="geojson", data=fc,
+                     bounds=bounds, style=POLYGON_STYLE, legend={"changed area": POLYGON_STYLE["color"]}, fly_to=True),
+        ]
+    facts = {
+        "before_image": _display_name(before_image),
+        "after_image": _display_name(after_image),
+        "before_date": summary["before"].get("date"),
+        "after_date": summary["after"].get("date"),
+        "sensor": summary["before"].get("sensor") or "unknown",
+        "georeferenced": before.grid.georeferenced,
+        **{k: summary[k] for k in ("method", "changed_percent", "n_patches", "threshold", "regime") if k in summary},
+        "largest_patches": summary["largest_patches"][:5],
+    }
+    if before.grid.georeferenced:
+        facts.update({k: summary[k] for k in ("changed_km2", "analysed_km2") if k in summary})
     files = [str(out_dir / f) for f in ("score.tif", "mask.tif", "changes.geojson", "summary.json")]
     return ToolResult(tool="detect_change", facts=facts, layers=layers, files=files, model=summary["model"])
