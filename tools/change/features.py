@@ -60,18 +60,19 @@ def embed(
 ) -> torch.Tensor:
     """(B, T, T, 13) normalised bands -> (B, T/(p*d), T/(p*d), D) mean token of the visible groups per patch."""
     b, h, w, _ = x.shape
-    xt = torch.from_numpy(np.ascontiguousarray(x))
+    device = next(encoder.parameters()).device  # the GPU when SENTINELLE_TORCH_DEVICE gives one
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     if regime.downscale > 1:
         xt = F.avg_pool2d(xt.permute(0, 3, 1, 2), regime.downscale).permute(0, 2, 3, 1)
         h, w = xt.shape[1:3]
-    gm = torch.from_numpy(bm.group_mask)
+    gm = torch.from_numpy(bm.group_mask).to(device)
     s_t_x = xt[:, :, :, None, :]
     s_t_m = gm.expand(b, h, w, 1, 7)
     sp_x = xt.new_zeros(b, h, w, 16)
     sp_m = xt.new_ones(b, h, w, 3)
     t_x, t_m = xt.new_zeros(b, 1, 6), xt.new_ones(b, 1, 3)
     st_x, st_m = xt.new_zeros(b, 18), xt.new_ones(b, 4)
-    m = torch.as_tensor(months, dtype=torch.long).reshape(b, 1)
+    m = torch.as_tensor(months, dtype=torch.long, device=device).reshape(b, 1)
     with torch.no_grad():
         out = encoder(
             s_t_x,
@@ -87,7 +88,7 @@ def embed(
             input_resolution_m=input_res_m,
         )[0]
     idx = _group_index(tuple(bm.visible_groups))
-    return out[:, :, :, 0, idx, :].mean(dim=3)
+    return out[:, :, :, 0, idx, :].mean(dim=3).cpu()
 
 
 def upsample(a: torch.Tensor, size: int) -> np.ndarray:

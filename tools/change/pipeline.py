@@ -34,6 +34,7 @@ from tools.change.features import Regime, choose_regime, embed, galileo_distance
 from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
 from tools.change.polygons import polygonize_mask
 from tools.change.sources import AlignedReader, Grid, Source, check_overlap, open_source
+from tools.torch_device import batch_size
 
 METHODS = ("zeroshot", "head", "cva")
 SCORE_RANGE = {"zeroshot": 1.0, "cva": 6.0, "head": 1.0}
@@ -47,10 +48,11 @@ def get_encoder(size: str = "nano"):
     """The Galileo encoder, loaded once per process (nano ships offline; tiny/base download when online)."""
     from tools.change.galileo import load_encoder
     from tools.change.weights import encoder_files
+    from tools.torch_device import torch_device
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     weights, config = encoder_files(size)
-    return load_encoder(weights, config, size)
+    return load_encoder(weights, config, size).to(torch_device())
 
 
 @dataclass
@@ -307,7 +309,7 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                     cloud_info["applied"] = True
             dst = stack.enter_context(rasterio.open(tmp_score, "w", **_profile(grid, "float32", float("nan"))))
             done = 0
-            for batch in _batches(cores, regime.batch):
+            for batch in _batches(cores, batch_size(regime.batch)):
                 raw1 = np.stack([_read_padded(r1, w, grid, regime) for w in batch])
                 raw2 = np.stack([_read_padded(r2, w, grid, regime) for w in batch])
                 scores = score_batch(job, raw1, raw2)["score"]
