@@ -30,6 +30,7 @@ VERSION = "2"
 SAMPLES_POS, SAMPLES_NEG = 6000, 12000
 SMOOTH = 5  # probability map averaged over SMOOTH x SMOOTH pixels before the threshold
 THRESHOLD_FOLDS = 3
+PER_PAIR_THRESHOLD = {"vhr": True, "s2": False}  # threshold objective, chosen leave-one-out (README)
 
 
 @dataclass
@@ -139,14 +140,18 @@ def _sample(x: np.ndarray, y: np.ndarray, valid: np.ndarray, rng: np.random.Gene
     return x[idx], y[idx]
 
 
-def _best_threshold(probs: list[np.ndarray], labels: list[np.ndarray]) -> float:
-    """Threshold maximising pooled F1 over the given pixels."""
+def _best_threshold(probs: list[np.ndarray], labels: list[np.ndarray], per_pair: bool = False) -> float:
+    """Threshold maximising F1 over the given pairs' pixels: pooled, or averaged over pairs when `per_pair`
+    (then one pair with most of its pixels changed, as DSIFN has, does not set the threshold for all)."""
     grid = np.linspace(0.05, 0.95, 91)
     best, best_f1 = 0.5, -1.0
     p = np.concatenate(probs)
     t = np.concatenate(labels)
     for th in grid:
-        f1 = metrics(confusion(p > th, t))["f1"]
+        if per_pair:
+            f1 = float(np.mean([metrics(confusion(pp > th, tt))["f1"] for pp, tt in zip(probs, labels, strict=True)]))
+        else:
+            f1 = metrics(confusion(p > th, t))["f1"]
         if f1 > best_f1:
             best, best_f1 = float(th), f1
     return best
@@ -165,9 +170,9 @@ def fit_head(
 ) -> ChangeHead:
     """Trains on sampled pixels of the given pairs (x (H, W, F), label (H, W), valid (H, W)).
 
-    The threshold maximises F1 over out-of-fold predictions: the training groups are split in
-    THRESHOLD_FOLDS folds, each predicted by a model fitted on the others (in-sample probabilities of a boosted
-    model are overconfident, and the threshold they give is too high for unseen pairs).
+    The threshold maximises F1 (pooled, or mean per pair: PER_PAIR_THRESHOLD) over out-of-fold predictions:
+    the training groups are split in THRESHOLD_FOLDS folds, each predicted by a model fitted on the others
+    (in-sample probabilities of a boosted model are overconfident: their threshold is too high for unseen pairs).
     """
     head = _fit_model(data, names, kind, regime, seed)
     groups = sorted({p.group for p, *_ in data})
@@ -182,7 +187,7 @@ def fit_head(
     else:  # a single group: in-sample is all there is
         probs = [head.predict_map(x)[v] for _, x, _, v in data]
         labels = [y[v] for _, _, y, v in data]
-    head.threshold = _best_threshold(probs, labels)
+    head.threshold = _best_threshold(probs, labels, PER_PAIR_THRESHOLD.get(regime, False))
     return head
 
 
