@@ -26,6 +26,7 @@ demo: install
 	$(BIN)/sentinelle data fetch
 	$(BIN)/sentinelle demo-catalog
 	$(BIN)/sentinelle index
+	$(BIN)/sentinelle change train-head --if-missing
 	$(BIN)/sentinelle serve
 
 serve: install

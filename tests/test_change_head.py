@@ -131,3 +131,17 @@ def test_sentinel2_head_beats_zero_shot_on_a_city_it_never_saw(tmp_path):
     zero_shot_f1 = metrics(confusion(mask == 1, y, mask != 255))["f1"]
     assert m["f1"] > max(0.25, 1.5 * zero_shot_f1), (m, zero_shot_f1)
     assert m["precision"] > 3 * y[v].mean()
+
+
+def test_train_head_if_missing_keeps_a_cached_head(vhr, tmp_data_dir, capsys):
+    """`make demo` runs `change train-head --if-missing`: a usable cached head is not refitted."""
+    from assistant.cli import main
+
+    data, names = vhr
+    path = head_path("vhr")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(fit_head(data[:4], names, "logreg", "vhr"), path)
+    stamp = path.stat().st_mtime_ns
+    assert main(["change", "train-head", "--regime", "vhr", "--if-missing"]) == 0
+    assert "already cached" in capsys.readouterr().out
+    assert path.stat().st_mtime_ns == stamp

@@ -36,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="hgb,logreg",
         help="train-head: classifiers validated leave-one-out; the best is kept (hgb, logreg)",
     )
+    p.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="train-head: only regimes without a usable head, fitted once without validation (used by `make demo`)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run)
@@ -95,13 +100,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tools.change.head import head_path, train_head
+    from tools.change.head import head_path, load_head, train_head
 
     regimes = ["s2", "vhr"] if args.regime == "all" else [args.regime]
     for regime in regimes:
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
         if not kinds or set(kinds) - {"hgb", "logreg"}:
             raise BadInputError("--kinds: a comma-separated list of hgb, logreg")
+        if args.if_missing:
+            if load_head(regime) is not None:
+                print(f"{regime}: a head is already cached at {head_path(regime)}")
+                continue
+            # the kind train-head keeps when it validates (hgb on both regimes, see README), fitted once
+            train_head(regime, kinds=kinds[:1], progress=print, validate=False)
+            print(f"{regime}: fitted {kinds[0]} without validation, saved to {head_path(regime)}")
+            continue
         head = train_head(regime, kinds=kinds, progress=print)
         v = head.validation.get(head.kind, {})
         print(
