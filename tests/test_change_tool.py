@@ -54,3 +54,13 @@ def test_detect_change_without_a_pair_says_why(catalog):
 
     with pytest.raises(NotFoundError, match="no two dated scenes"):
         detect_change(place="Atlantis")
+
+
+def test_a_gazetteer_place_finds_the_catalog_scenes_inside_it(catalog):
+    """The scenes are catalogued as 'Prairie Test'; asking for the state they lie in still finds them."""
+    from tools.change import detect_change
+
+    result = detect_change(place="North Dakota", start_date="2015-01-01", end_date="2021-01-01", method="cva")
+    assert (result.facts["before_date"], result.facts["after_date"]) == ("2015-09-26", "2020-08-31")
+    with pytest.raises(NotFoundError, match="I don't know a place called 'Qwzxyville'"):
+        detect_change(place="Qwzxyville")

@@ -87,6 +87,10 @@ def detect_change(place: str | None = None, before_scene_id: str | None = None, 
         anchor = cat.get(before_scene_id or after_scene_id) if (before_scene_id or after_scene_id) else None
         if place:
             items = cat.search(place=place, georeferenced=True)
+            if not items:  # not a catalog place name: the gazetteer's box ('Île-de-France'), or "I don't know X"
+                from tools.places import resolve_place
+
+                items = cat.search(bbox=resolve_place(place).bbox, georeferenced=True)
         elif anchor is not None:
             items = cat.search(bbox=anchor.bbox, georeferenced=True)
         else:
