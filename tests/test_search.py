@@ -186,3 +186,17 @@ def test_side_table_follows_writes_of_another_process(tmp_path, monkeypatch):
     assert len(reader.table()) == 40 and reader.query(vecs[30], 1)[0].id == "c30"
     hits = reader.query(vecs[30], 3, Filters(start=1_500_000_025))
     assert hits[0].id == "c30" and all(h.metadata["datetime"] >= 1_500_000_025 for h in hits)
+
+
+def test_catalog_questions_find_scenes_by_the_gazetteers_name_of_a_place(tmp_data_dir):
+    """'Pays-Bas' is catalogued as 'Netherlands'; this Groningen scene lies outside the gazetteer's trimmed country box,
+    so only the name can find it."""
+    from tools.catalog import open_catalog
+    from tools.data import geodata_path
+    from tools.search.query import find_scenes
+
+    report = open_catalog().ingest([geodata_path("opengeos-cog-10m/cog.tif")])
+    assert report.items[0].properties["sentinelle:country"] == "Netherlands"
+    for place in ("Netherlands", "Pays-Bas"):
+        result = find_scenes(place=place)
+        assert [row["scene_id"] for row in result.facts["results"]] == [report.items[0].id], place

@@ -115,6 +115,16 @@ def resolve_place(place: str) -> tuple[list[float] | None, set[str] | None]:
     raise NotFoundError(f"no place called '{place}' in the gazetteer or the catalog")
 
 
+def _gazetteer_name(place: str) -> str | None:
+    """The gazetteer's own name for a place ('Pays-Bas' -> 'Netherlands'), None when it does not know it."""
+    try:
+        from tools.places import resolve_place as gazetteer_place
+
+        return gazetteer_place(place).name
+    except (ImportError, NotFoundError):
+        return None
+
+
 def _catalog_scenes_named(place: str) -> set[str]:
     try:
         from tools.catalog import open_catalog
@@ -401,6 +411,9 @@ def _catalog_answer(
     items = []
     if place:  # the catalog's own place/country names first ("Landsat imagery over China")
         items = catalog.search(place=place, start=start, end=end, platform=platform, max_cloud_cover=max_cloud)
+        canonical = _gazetteer_name(place)
+        if not items and canonical and canonical != place:  # 'Pays-Bas' is catalogued as 'Netherlands'
+            items = catalog.search(place=canonical, start=start, end=end, platform=platform, max_cloud_cover=max_cloud)
     if not items and (bbox is not None or not place):
         items = catalog.search(bbox=bbox, start=start, end=end, platform=platform, max_cloud_cover=max_cloud)
     if scene_ids is not None and not place:
