@@ -154,8 +154,8 @@ def update_context(session: Session, name: str, args: dict[str, Any], result: To
     ctx["last_args"] = {k: v for k, v in args.items() if k not in ("question", "language")}
     if args.get("place"):
         ctx["place"] = args["place"]
-    if args.get("image") or args.get("after_image"):
-        ctx["image"] = args.get("image") or args["after_image"]
+    if args.get("image"):
+        ctx["image"] = args["image"]
     if args.get("start_date") or args.get("end_date"):
         ctx["dates"] = [args.get("start_date"), args.get("end_date")]
     if result is None:

@@ -177,11 +177,11 @@ class DateRange:
         return self.start is None and self.end is None
 
 
-_NUMBER_WORDS = {
+NUMBER_WORDS = {
     "a": 1, "one": 1, "un": 1, "une": 1, "two": 2, "deux": 2, "three": 3, "trois": 3, "four": 4, "quatre": 4,
     "five": 5, "cinq": 5, "six": 6, "seven": 7, "sept": 7, "eight": 8, "huit": 8, "ten": 10, "dix": 10,
 }
-_COUNT = r"(?P<n>\d{1,2}|" + "|".join(_NUMBER_WORDS) + ")"
+_COUNT = r"(?P<n>\d{1,2}|" + "|".join(NUMBER_WORDS) + ")"
 _RELATIVE = [  # (pattern on normalize()d text, kind)
     (re.compile(rf"\b(?:last|past|previous) {_COUNT} (?P<unit>years?|months?)\b"), "span"),
     (re.compile(rf"\b{_COUNT} (?:dernieres? |derniers? )?(?P<unit>annees?|ans|mois)(?: (?:dernieres?|derniers?))?\b"),
@@ -208,7 +208,7 @@ def parse_relative_dates(text: str, today: date | None = None) -> DateRange:
             continue
         if kind == "span":
             raw = m.group("n")
-            count = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
+            count = int(raw) if raw.isdigit() else NUMBER_WORDS[raw]
             months = count if m.group("unit").startswith("mo") else 12 * count
             if not 0 < months <= 12 * 60:
                 continue

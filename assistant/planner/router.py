@@ -21,6 +21,7 @@ import numpy as np
 
 from assistant.config import PROMPTS_DIR, get_settings
 from assistant.planner.arguments import (
+    NUMBER_WORDS,
     DateRange,
     detect_language,
     find_places,
@@ -138,9 +139,8 @@ _NOT_CONTENT = set(
     nuage nuages nuageux nuageuse couverture moins plus ressemblent ressemble ressemblant semblables similaires montrant
     montre prises pris celle celles ci cette ces ce entre depuis avant apres pendant annee annees s plait svp
     sentinel landsat naip spacenet one ones more other others another pair
-    last past previous month months dernier derniere derniers dernieres passe passee an ans mois two three four
-    five ten deux trois quatre cinq dix""".split()
-)
+    last past previous month months dernier derniere derniers dernieres passe passee an ans mois""".split()
+) | set(NUMBER_WORDS)
 
 
 class Router:

@@ -13,9 +13,12 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+from morecantile import tms
+
 log = logging.getLogger(__name__)
 
 TILE = 256
+MERCATOR = tms.get("WebMercatorQuad")
 
 
 @lru_cache(maxsize=1)
@@ -30,49 +33,40 @@ def _client():
     return TestClient(app)
 
 
-def _tiles_for(bounds: list[float], max_tiles: int) -> tuple[int, list[Any]] | None:
-    """The deepest zoom (<= 16) whose tiles over `bounds` number at most `max_tiles`, and those tiles."""
-    from morecantile import tms
-
-    grid = tms.get("WebMercatorQuad")
+def _tiles_for(bounds: list[float], max_tiles: int) -> list[Any]:
+    """The tiles over `bounds` at the deepest zoom (<= 16) where they number at most `max_tiles`."""
     west, south, east, north = bounds
-    best = None
+    best: list[Any] = []
     for z in range(0, 17):
-        tiles = list(grid.tiles(west, south, east, north, [z]))
+        tiles = list(MERCATOR.tiles(west, south, east, north, [z]))
         if len(tiles) > max_tiles:
             break
-        best = (z, tiles)
+        best = tiles
     return best
 
 
 def inline_tile_layer(layer: dict[str, Any], max_tiles: int = 16) -> dict[str, Any] | None:
     """A 'tiles' layer as an 'image' layer with a PNG data URI, or None when nothing could be rendered."""
     import numpy as np
-    from morecantile import tms
     from PIL import Image
 
     url, bounds = layer.get("url"), layer.get("bounds")
     if layer.get("kind") != "tiles" or not url or not bounds or not url.startswith("/tiles/"):
         return None
-    found = _tiles_for(list(bounds), max_tiles)
-    if not found:
+    tiles = _tiles_for(list(bounds), max_tiles)
+    if not tiles:
         return None
-    _, tiles = found
-    xs, ys = [t.x for t in tiles], [t.y for t in tiles]
+    xs, ys, z = [t.x for t in tiles], [t.y for t in tiles], tiles[0].z
     x0, y0 = min(xs), min(ys)
     mosaic = Image.new("RGBA", ((max(xs) - x0 + 1) * TILE, (max(ys) - y0 + 1) * TILE))
-    drawn = 0
     for t in tiles:
         response = _client().get(url.format(z=t.z, x=t.x, y=t.y))
-        if response.status_code != 200:
-            continue
-        tile = Image.open(io.BytesIO(response.content)).convert("RGBA")
-        mosaic.paste(tile, ((t.x - x0) * TILE, (t.y - y0) * TILE))
-        drawn += 1
-    if not drawn or not np.asarray(mosaic)[..., 3].any():
+        if response.status_code == 200:
+            tile = Image.open(io.BytesIO(response.content)).convert("RGBA")
+            mosaic.paste(tile, ((t.x - x0) * TILE, (t.y - y0) * TILE))
+    if not np.asarray(mosaic)[..., 3].any():  # no tile rendered, or only transparent ones
         return None
-    grid = tms.get("WebMercatorQuad")
-    top_left, bottom_right = grid.bounds(x0, y0, tiles[0].z), grid.bounds(max(xs), max(ys), tiles[0].z)
+    top_left, bottom_right = MERCATOR.bounds(x0, y0, z), MERCATOR.bounds(max(xs), max(ys), z)
     buf = io.BytesIO()
     mosaic.save(buf, format="PNG", optimize=True)
     data_uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
