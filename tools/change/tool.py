@@ -75,7 +75,7 @@ def detect_change(place: str | None = None, before_scene_id: str | None = None, 
                   progress: ProgressCallback = no_progress) -> ToolResult:
     """What changed between two dates over a place (or between two given catalog scenes, or two uploaded images)."""
     from tools.catalog import open_catalog
-    from tools.change.pipeline import SCORE_RANGE, run_change
+    from tools.change.pipeline import run_change
     from tools.change.sources import open_scene
 
     if before_image and after_image:
@@ -104,15 +104,30 @@ def detect_change(place: str | None = None, before_scene_id: str | None = None, 
             )
     out_dir = get_settings().data_dir / "results" / "change" / _result_id(before.id, after.id, method)
     summary = run_change(open_scene(before.id), open_scene(after.id), out_dir, method=method, progress=progress)
-    return _result(summary, before, after, out_dir, place, SCORE_RANGE[summary["method"]])
+    return _result(summary, before, after, out_dir, place)
 
 
-def _result(summary: dict, before, after, out_dir: Path, place: str | None, hi: float) -> ToolResult:
+def _result_layers(label: str, out_dir: Path, summary: dict, bounds: list[float] | None) -> list[MapLayer]:
+    """The change score raster and the change polygons of one run, as map layers."""
     import json
 
-    from tools.tiles import result_tile_url, scene_tile_url
+    from tools.change.pipeline import SCORE_RANGE
+    from tools.tiles import result_tile_url
 
     fc = json.loads((out_dir / "changes.geojson").read_text())
+    hi = SCORE_RANGE[summary["method"]]
+    return [
+        MapLayer(name=f"{label}: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
+                 url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
+                 legend={"low change": "#000004", "high change": "#fcfdbf"}),
+        MapLayer(name=f"{label}: changes ({summary['n_patches']} patches)", kind="geojson", data=fc, bounds=bounds,
+                 style=POLYGON_STYLE, legend={"changed area": POLYGON_STYLE["color"]}, fly_to=True),
+    ]
+
+
+def _result(summary: dict, before, after, out_dir: Path, place: str | None) -> ToolResult:
+    from tools.tiles import scene_tile_url
+
     bounds = list(before.bbox) if before.bbox else None
     # Layer names carry the place, so a second change run adds its layers instead of replacing the first run's.
     label = place or before.properties.get("sentinelle:place") or before.id
@@ -120,11 +135,7 @@ def _result(summary: dict, before, after, out_dir: Path, place: str | None, hi: 
         MapLayer(name=f"{label}: before {_date(before)}", kind="tiles", url=scene_tile_url(before.id), bounds=bounds,
                  visible=False),
         MapLayer(name=f"{label}: after {_date(after)}", kind="tiles", url=scene_tile_url(after.id), bounds=bounds),
-        MapLayer(name=f"{label}: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
-                 url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
-                 legend={"low change": "#000004", "high change": "#fcfdbf"}),
-        MapLayer(name=f"{label}: changes ({summary['n_patches']} patches)", kind="geojson", data=fc, bounds=bounds,
-                 style=POLYGON_STYLE, legend={"changed area": POLYGON_STYLE["color"]}, fly_to=True),
+        *_result_layers(label, out_dir, summary, bounds),
     ]
     facts = {
         "place": place,
@@ -149,11 +160,9 @@ def _display_name(path: str) -> str:
 def compare_images(before_image: str, after_image: str, method: str = "auto", *,
                    progress: ProgressCallback = no_progress) -> ToolResult:
     """Change between two image files (uploads): same pipeline; map layers only when they are georeferenced."""
-    import json
 
-    from tools.change.pipeline import SCORE_RANGE, run_change
+    from tools.change.pipeline import run_change
     from tools.change.sources import open_source
-    from tools.tiles import result_tile_url
 
     before, after = open_source(Path(before_image)), open_source(Path(after_image))
     digest = hashlib.sha1()
@@ -167,15 +176,7 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
         from rasterio.warp import transform_bounds
 
         bounds = list(transform_bounds(before.grid.crs, "EPSG:4326", *before.grid.bounds))
-        fc = json.loads((out_dir / "changes.geojson").read_text())
-        hi = SCORE_RANGE[summary["method"]]
-        layers = [
-            MapLayer(name="uploads: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
-                     url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
-                     legend={"low change": "#000004", "high change": "#fcfdbf"}),
-            MapLayer(name=f"uploads: changes ({summary['n_patches']} patches)", kind="geojson", data=fc,
-                     bounds=bounds, style=POLYGON_STYLE, legend={"changed area": POLYGON_STYLE["color"]}, fly_to=True),
-        ]
+        layers = _result_layers("uploads", out_dir, summary, bounds)
     facts = {
         "before_image": _display_name(before_image),
         "after_image": _display_name(after_image),
