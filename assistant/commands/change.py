@@ -103,10 +103,10 @@ def _train(args: argparse.Namespace) -> int:
     from tools.change.head import head_path, load_head, train_head
 
     regimes = ["s2", "vhr"] if args.regime == "all" else [args.regime]
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    if not kinds or set(kinds) - {"hgb", "logreg"}:
+        raise BadInputError("--kinds: a comma-separated list of hgb, logreg")
     for regime in regimes:
-        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-        if not kinds or set(kinds) - {"hgb", "logreg"}:
-            raise BadInputError("--kinds: a comma-separated list of hgb, logreg")
         if args.if_missing:
             if load_head(regime) is not None:
                 print(f"{regime}: a head is already cached at {head_path(regime)}")

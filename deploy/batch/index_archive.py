@@ -247,9 +247,6 @@ def index_archive(
     stats: dict[str, Any] = {"scenes": len(items), "tasks": len(tasks), "chips_added": 0, "chips_skipped": skipped,
                              "workers": None, "seconds": 0.0}
     if tasks:
-        from tools.search.encoders import get_encoder
-
-        get_encoder(encoder)  # fit and cache the scene probe once, before the workers load it
         client, cluster = _client(scheduler, workers)
         try:
             stats["workers"] = len(client.scheduler_info()["workers"])

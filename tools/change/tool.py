@@ -165,11 +165,10 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
     from tools.change.sources import open_source
 
     before, after = open_source(Path(before_image)), open_source(Path(after_image))
-    digest = hashlib.sha1()
-    for path in (before_image, after_image):
-        digest.update(Path(path).read_bytes()[: 1 << 20])
-        digest.update(str(Path(path).stat().st_size).encode())
-    out_dir = get_settings().data_dir / "results" / "change" / f"uploads__{digest.hexdigest()[:12]}__{method}"
+    # the pair's paths name its results (uploads carry a random prefix): no need to read the files for a key
+    out_dir = get_settings().data_dir / "results" / "change" / _result_id(
+        f"uploads__{Path(before_image).resolve()}", str(Path(after_image).resolve()), method
+    )
     summary = run_change(before, after, out_dir, method=method, progress=progress)
     layers: list[MapLayer] = []
     if before.grid.georeferenced:

@@ -95,34 +95,26 @@ def _epoch(day: str | None, end: bool = False) -> int | None:
     return int(datetime.combine(d, time.max if end else time.min, tzinfo=UTC).timestamp())
 
 
-def resolve_place(place: str) -> tuple[list[float] | None, set[str] | None]:
-    """A place name -> (bbox from the gazetteer) or (scene ids whose catalog place matches); NotFoundError else."""
-    bbox = None
+def resolve_place(place: str) -> tuple[list[float] | None, set[str] | None, str | None]:
+    """A place name -> (bbox, None, the gazetteer's name for it: 'Pays-Bas' -> 'Netherlands') or
+    (None, scene ids whose catalog place matches, None); NotFoundError else."""
+    bbox, name = None, None
     try:
         from tools.places import locate_place
 
         res = locate_place(place)
         bbox = res.facts.get("bbox") or next((lay.bounds for lay in res.layers if lay.bounds), None)
+        name = res.facts.get("name")
     except ImportError:
         pass
     except NotFoundError:
         bbox = None
     if bbox:
-        return [float(v) for v in bbox], None
+        return [float(v) for v in bbox], None, name
     ids = _catalog_scenes_named(place)
     if ids:
-        return None, ids
+        return None, ids, None
     raise NotFoundError(f"no place called '{place}' in the gazetteer or the catalog")
-
-
-def _gazetteer_name(place: str) -> str | None:
-    """The gazetteer's own name for a place ('Pays-Bas' -> 'Netherlands'), None when it does not know it."""
-    try:
-        from tools.places import resolve_place as gazetteer_place
-
-        return gazetteer_place(place).name
-    except (ImportError, NotFoundError):
-        return None
 
 
 def _catalog_scenes_named(place: str) -> set[str]:
@@ -328,11 +320,11 @@ def find_scenes(
     start_date, end_date = start_date or parsed.start, end_date or parsed.end
     progress(0.1, "resolving filters")
     try:
-        bbox, scene_ids = resolve_place(place) if place else (None, None)
+        bbox, scene_ids, canonical = resolve_place(place) if place else (None, None, None)
     except NotFoundError:
         if image or parsed.semantic:
             raise
-        bbox, scene_ids = None, None  # the catalog may still know the place by name or country
+        bbox, scene_ids, canonical = None, None, None  # the catalog may still know the place by name or country
     filters_used = {
         k_: v
         for k_, v in {
@@ -347,7 +339,8 @@ def find_scenes(
     }
     if not image and not parsed.semantic:
         return _catalog_answer(
-            query, bbox, scene_ids, place, start_date, end_date, platform, max_cloud_cover, k, filters_used, progress
+            query, bbox, scene_ids, place, canonical, start_date, end_date, platform, max_cloud_cover, k,
+            filters_used, progress,
         )
     index = open_index(index_dir, encoder) if index_dir or encoder != DEFAULT_ENCODER else open_index()
     if index.count() == 0:
@@ -395,6 +388,7 @@ def _catalog_answer(
     bbox: list[float] | None,
     scene_ids: set[str] | None,
     place: str | None,
+    canonical: str | None,
     start: str | None,
     end: str | None,
     platform: str | None,
@@ -411,7 +405,6 @@ def _catalog_answer(
     items = []
     if place:  # the catalog's own place/country names first ("Landsat imagery over China")
         items = catalog.search(place=place, start=start, end=end, platform=platform, max_cloud_cover=max_cloud)
-        canonical = _gazetteer_name(place)
         if not items and canonical and canonical != place:  # 'Pays-Bas' is catalogued as 'Netherlands'
             items = catalog.search(place=canonical, start=start, end=end, platform=platform, max_cloud_cover=max_cloud)
     if not items and (bbox is not None or not place):
