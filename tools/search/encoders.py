@@ -224,16 +224,38 @@ def random_projection(dim_in: int, dim_out: int = PROJECTION_DIM, seed: int = PR
 
 def scenes_key() -> str:
     """Short hash of what a `SceneProbeEncoder` vector depends on, computed without loading any model:
-    the labelled exemplars and the reader's recipe (its bank key), the weights, and this encoder's constants."""
-    import hashlib
+    the labelled exemplars and the reader's recipe (its bank key), the weights, and this encoder's constants.
 
-    from tools.features import LEVELS_DIM
-    from tools.reader.bank import bank_key, default_source, read_labels
+    Cached per exemplar source and version of its `labels.csv` (every `ChipIndex` asks up to three times, and the
+    bank key stats each of the ~300 exemplar images): another source or an edited label list gives a new key.
+    """
+    from tools.reader.bank import default_source
 
     try:
-        bank = bank_key(read_labels(default_source()))
+        source = default_source()
+        labels = (source / "labels.csv").stat()
     except Exception as exc:  # noqa: BLE001 - no labelled sample: the default encoder cannot be built
-        raise ModelUnavailableError("the default search encoder needs the labelled AID sample ('aid-scenes')") from exc
+        raise _no_sample() from exc
+    return _scenes_key(str(source), labels.st_mtime_ns, labels.st_size)
+
+
+def _no_sample() -> ModelUnavailableError:
+    return ModelUnavailableError("the default search encoder needs the labelled AID sample ('aid-scenes')")
+
+
+@lru_cache(maxsize=8)
+def _scenes_key(source: str, labels_mtime_ns: int, labels_size: int) -> str:
+    """`scenes_key` of one version of an exemplar folder (the stat arguments are only the cache key)."""
+    import hashlib
+    from pathlib import Path
+
+    from tools.features import LEVELS_DIM
+    from tools.reader.bank import bank_key, read_labels
+
+    try:
+        bank = bank_key(read_labels(Path(source)))
+    except Exception as exc:  # noqa: BLE001 - no labelled sample: the default encoder cannot be built
+        raise _no_sample() from exc
     proj = hashlib.sha1(random_projection(LEVELS_DIM).tobytes()).hexdigest()[:8]
     recipe = f"{bank}|{proj}|{PROJECTION_DIM}|{PROBE_WEIGHT}|{PROBE_TEMPERATURE}"
     return hashlib.sha1(recipe.encode()).hexdigest()[:8]
