@@ -272,10 +272,10 @@ class ChipIndex:
                 out += [0, 0]
         return tuple(out)
 
-    def _stamp(self, coll) -> tuple[int, int]:  # noqa: ANN001 - a chroma collection
-        """(count, last write of the embedded database): changes whenever the collection may have changed."""
-        files = [self.root / "chroma.sqlite3", self.root / "chroma.sqlite3-wal"] if self.root else []
-        return coll.count(), max([f.stat().st_mtime_ns for f in files if f.exists()] or [0])
+    def _stamp(self, coll, files: tuple[int, ...] | None) -> tuple[int, int]:  # noqa: ANN001 - a chroma collection
+        """(count, last write of the embedded database, from `_files_stamp`): changes whenever the collection may
+        have changed."""
+        return coll.count(), max(files[0::2]) if files else 0
 
     def table(self, kind: str = "img") -> SideTable:
         """The side table of one collection: from memory, else from its disk cache, else rebuilt from chroma.
@@ -294,7 +294,7 @@ class ChipIndex:
             self._checked[kind] = now
             if cached and files is not None and cached[1] == files:
                 return cached[2]
-            stamp = self._stamp(coll)
+            stamp = self._stamp(coll, files)
             if cached and cached[0] == stamp:
                 self._tables[kind] = (stamp, files, cached[2])
                 return cached[2]
@@ -314,7 +314,7 @@ class ChipIndex:
         table = SideTable(
             np.array(ids, dtype=object), np.concatenate(vecs) if vecs else np.zeros((0, dim)), metas, docs
         )
-        self._save_cache(coll.name, self._stamp(coll), table)
+        self._save_cache(coll.name, self._stamp(coll, self._files_stamp()), table)
         return table
 
     def _cache_paths(self, name: str) -> tuple[Path, Path] | None:
