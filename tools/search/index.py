@@ -411,17 +411,18 @@ class ChipIndex:
         scores = np.concatenate([table.vectors[a:b] @ q for a, b in spans])
         rows = np.concatenate([np.arange(a, b) for a, b in spans])
         scores[~mask[rows]] = -np.inf
-        k = min(k, int(mask.sum()))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [table.hit(int(rows[i]), scores[i]) for i in top if not exclude or table.ids[rows[i]] not in exclude]
+        return ChipIndex._top(table, scores, rows, min(k, int(mask.sum())), exclude)
 
     @staticmethod
     def _exact(table: SideTable, q: np.ndarray, rows: np.ndarray, k: int, exclude: set[str] | None) -> list[Hit]:
         if not len(rows):
             return []
         scores = table.vectors[rows] @ q if len(rows) < len(table) else table.vectors @ q
-        k = min(k, len(rows))
+        return ChipIndex._top(table, scores, rows, min(k, len(rows)), exclude)
+
+    @staticmethod
+    def _top(table: SideTable, scores: np.ndarray, rows: np.ndarray, k: int, exclude: set[str] | None) -> list[Hit]:
+        """The `k` best of `scores` (scores[i] is row rows[i]) as hits, best first, less the excluded ids."""
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         return [table.hit(int(rows[i]), scores[i]) for i in top if not exclude or table.ids[rows[i]] not in exclude]
