@@ -21,7 +21,7 @@ from assistant.events import ProgressCallback, no_progress
 from tools.search.describe import class_phrase, french_name
 from tools.search.encoders import DEFAULT_ENCODER
 from tools.search.index import ChipIndex
-from tools.search.indexer import index_labelled
+from tools.search.indexer import index_labelled, progress_bar
 from tools.search.query import search_chips
 
 KS = (5, 10)
@@ -124,7 +124,7 @@ def out_of_fold_vectors(chips: list[Any], folds: int = FOLDS, progress: Progress
 
     labels = [c.meta["label"] for c in chips]
     views = []
-    bar = _bar(len(chips), "embedding (4 views, for the probe)", show_bar)
+    bar = progress_bar(len(chips), "embedding (4 views, for the probe)", show_bar, unit="img")
     for start in range(0, len(chips), 16):
         group = chips[start : start + 16]
         views.append(embed_training([c.rgb for c in group])[1])
@@ -175,12 +175,6 @@ def _bank_extra(exclude_hashes: set[str]) -> tuple[np.ndarray, np.ndarray, list[
     feats = clf.features[keep]
     views = clf.view_features[keep] if clf.view_features is not None else np.repeat(feats[:, None], 4, axis=1)
     return feats, views, [str(lab) for lab in clf.labels[keep]]
-
-
-def _bar(total: int, desc: str, show: bool):  # noqa: ANN202
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", disable=not show)
 
 
 def _untranslated_fr(index: ChipIndex, classes: list[str]) -> dict[str, float]:

@@ -150,10 +150,11 @@ def store_batch(
     index.add([c.id for c in chips], vectors, embed_texts(docs), metas, docs)
 
 
-def _bar(total: int, desc: str, show: bool):  # noqa: ANN202 - tqdm or a no-op stand-in
+def progress_bar(total: int, desc: str, show: bool, unit: str = "chip"):  # noqa: ANN201 - tqdm (disabled: a no-op)
+    """A terminal progress bar for the CLI (`show`), silent otherwise."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="chip", disable=not show)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not show)
 
 
 def index_catalog(
@@ -186,7 +187,7 @@ def index_catalog(
     stats = {"scenes": len(items), "chips_total": total, "chips_added": 0, "chips_skipped": 0, "seconds": 0.0}
     t0 = time.perf_counter()
     done = 0
-    with _bar(total, "indexing", show_bar) as bar:
+    with progress_bar(total, "indexing", show_bar) as bar:
         for item in items:
             before = stats["chips_added"]
             for group in batched(
@@ -242,7 +243,7 @@ def index_labelled(
         stats.update(protocol=oof["protocol"], base_features=oof["base_features"], labels=oof["labels"])
         encoder = _NamedOnly(index.encoder)
     else:
-        with _bar(len(chips), "embedding", show_bar) as bar:
+        with progress_bar(len(chips), "embedding", show_bar) as bar:
             parts = []
             for group in _groups(chips, BATCH):
                 parts.append(encoder.embed([c.rgb for c in group]))
