@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from tools.search.names import DEFAULT_ENCODER, RAW_ENCODER  # no heavy imports: the CLI starts fast
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("search", help="precision@k of scene search on a labelled folder (labels.csv)")
@@ -13,14 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--encoder",
         default=None,
-        help="image encoder (default: efficientnet-lite0-scenes; efficientnet-lite0 = raw ImageNet)",
+        help=f"image encoder (default: {DEFAULT_ENCODER}; {RAW_ENCODER} = raw ImageNet)",
     )
     parser.add_argument("--json", action="store_true", help="print everything, per class too, as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.search.encoders import DEFAULT_ENCODER
     from tools.search.evaluation import evaluate_folder
 
     report = evaluate_folder(args.folder, encoder=args.encoder or DEFAULT_ENCODER, show_bar=not args.json)

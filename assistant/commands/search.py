@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-DEFAULT_ENCODER = "efficientnet-lite0-scenes"  # = tools.search.encoders.DEFAULT_ENCODER (not imported: fast CLI start)
+from tools.search.names import DEFAULT_ENCODER, RAW_ENCODER  # no heavy imports: the CLI starts fast
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     index.add_argument(
         "--encoder",
         default=DEFAULT_ENCODER,
-        help=f"image encoder: {DEFAULT_ENCODER} (default), efficientnet-lite0, galileo-nano, clip[:id]",
+        help=f"image encoder: {DEFAULT_ENCODER} (default), {RAW_ENCODER}, galileo-nano, clip[:id]",
     )
     index.add_argument("--json", action="store_true", help="print the counts as JSON")
     index.set_defaults(func=run_index)

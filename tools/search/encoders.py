@@ -17,10 +17,8 @@ import numpy as np
 
 from assistant.config import get_settings
 from assistant.errors import BadInputError, ModelUnavailableError
+from tools.search.names import DEFAULT_ENCODER, RAW_ENCODER, SCENES_ENCODER
 
-RAW_ENCODER = "efficientnet-lite0"  # ImageNet pooled head features, nothing learned on scenes
-SCENES_ENCODER = "efficientnet-lite0-scenes"  # the default: projected multi-stage features + scene-type probe
-DEFAULT_ENCODER = SCENES_ENCODER
 PROJECTION_DIM = 256
 PROJECTION_SEED = 20251125
 PROBE_WEIGHT = 2.0  # w in the cosine (raw + w * probe) / (1 + w); 1-4 all within 0.01 P@5 on AID
