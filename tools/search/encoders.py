@@ -276,7 +276,7 @@ def _load_encoder(name: str) -> ImageEncoder:
         return EfficientNetEncoder()
     if name == "galileo-nano":
         return GalileoEncoder()
-    if name == "clip" or name.startswith("clip:"):
+    if has_text_tower(name):  # the CLIP family
         return ClipEncoder(*name.split(":", 1)[1:])
     raise BadInputError(f"unknown encoder '{name}' ({SCENES_ENCODER}, {RAW_ENCODER}, galileo-nano, clip[:hub-id])")
 
