@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ import numpy as np
 
 from assistant.events import ProgressCallback, no_progress
 from tools.search.describe import class_phrase, french_name
-from tools.search.encoders import DEFAULT_ENCODER
+from tools.search.encoders import DEFAULT_ENCODER, SCENES_ENCODER
 from tools.search.index import ChipIndex
-from tools.search.indexer import index_labelled, progress_bar
+from tools.search.indexer import index_labelled, index_out_of_fold, progress_bar
 from tools.search.query import search_chips
 
 KS = (5, 10)
@@ -46,7 +47,11 @@ def evaluate_folder(
     """Index `folder` in a temporary chroma (unless `index_root`), then score text (EN, FR) and image queries."""
     with tempfile.TemporaryDirectory(prefix="sentinelle-eval-") as tmp:
         index = ChipIndex(root=index_root or Path(tmp), encoder=encoder)
-        stats = index_labelled(index, folder, leave_one_out=True, progress=progress, show_bar=show_bar)
+        held_out = None  # the default encoder's out-of-fold vectors, for the ablation
+        if encoder == SCENES_ENCODER:
+            stats, held_out = index_out_of_fold(index, folder, progress=progress, show_bar=show_bar)
+        else:
+            stats = index_labelled(index, folder, leave_one_out=True, progress=progress, show_bar=show_bar)
         table = index.table("img")
         labels = [m.get("label") for m in table.metadatas]
         classes = sorted({lab for lab in labels if lab})
@@ -83,8 +88,8 @@ def evaluate_folder(
         for scores in per_class.values():
             if "image_rows" in scores:
                 scores["image"] = _mean(scores.pop("image_rows"))
-        if "base_features" in stats:  # ablation: the same images without the learned part
-            out["image_base_only"] = _loo_scores(stats.pop("base_features"), labels_in_order=stats.pop("labels"))
+        if held_out is not None:  # ablation: the same images without the learned part
+            out["image_base_only"] = _loo_scores(held_out.base_features, labels_in_order=held_out.labels)
         out["per_class"] = per_class
         progress(1.0, "evaluation done")
         return out
@@ -109,8 +114,19 @@ def stratified_folds(labels: list[str], folds: int = FOLDS) -> np.ndarray:
     return fold
 
 
+@dataclass(frozen=True)
+class OutOfFold:
+    """Out-of-fold `efficientnet-lite0-scenes` vectors of labelled chips, in the chips' order."""
+
+    vectors: np.ndarray  # (N, D) what the index stores
+    classes: list[list[tuple[str, float]]]  # scene classes decoded from the out-of-fold probabilities
+    base_features: np.ndarray  # (N, 1984) single-view descriptors: the ablation without the probe
+    labels: list[str]
+    protocol: str
+
+
 def out_of_fold_vectors(chips: list[Any], folds: int = FOLDS, progress: ProgressCallback = no_progress,
-                        show_bar: bool = False) -> dict[str, Any]:  # fmt: skip
+                        show_bar: bool = False) -> OutOfFold:  # fmt: skip
     """`efficientnet-lite0-scenes` vectors of labelled chips, each made by a probe that never saw that chip.
 
     The probe (the reader's recipe: logistic regression on the 4 flipped views) is refit for each of `folds`
@@ -148,14 +164,14 @@ def out_of_fold_vectors(chips: list[Any], folds: int = FOLDS, progress: Progress
         probs[np.ix_(test, cols)] = enc.classifier.predict(base[test])
         progress(0.7 + 0.1 * (f + 1) / folds, f"probe fold {f + 1}/{folds}")
     vectors = join_probe(base, probs)
-    return {
-        "vectors": vectors,
-        "classes": ProbeClasses(classes).predict(vectors),
-        "base_features": base,
-        "labels": labels,
-        "protocol": f"{folds}-fold: probe refit per fold on the other folds + "
+    return OutOfFold(
+        vectors=vectors,
+        classes=ProbeClasses(classes).predict(vectors),
+        base_features=base,
+        labels=labels,
+        protocol=f"{folds}-fold: probe refit per fold on the other folds + "
         f"{len(extra_labels)} bank images not in this folder; every vector out-of-fold",
-    }
+    )
 
 
 def _bank_extra(exclude_hashes: set[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:

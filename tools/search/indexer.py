@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from tools.search.chips import (
 from tools.search.describe import ClassBank, describe
 from tools.search.encoders import DEFAULT_ENCODER, RAW_ENCODER, SCENES_ENCODER, ImageEncoder, ProbeClasses, get_encoder
 from tools.search.index import ChipIndex
+
+if TYPE_CHECKING:
+    from tools.search.evaluation import OutOfFold
 
 BATCH = 32
 
@@ -135,16 +138,28 @@ def store_batch(
     classes: list[list[tuple[str, float]]] | None = None,
 ) -> None:
     """Embed (unless given), classify, describe and write one batch of chips."""
-    from tools.text_embed import embed_texts
-
     if vectors is None:
         vectors = encoder.embed([c.bands if encoder.needs_bands else c.rgb for c in chips])
     if classes is None:
         classes = bank.predict(vectors) if bank is not None else [[] for _ in chips]
+    write_batch(index, encoder.name, chips, items, vectors, classes)
+
+
+def write_batch(
+    index: ChipIndex,
+    encoder_name: str,
+    chips: list[Chip],
+    items: dict[str, Any],
+    vectors: np.ndarray,
+    classes: list[list[tuple[str, float]]],
+) -> None:
+    """Describe and write one batch of chips whose vectors (made by `encoder_name`) and classes are known."""
+    from tools.text_embed import embed_texts
+
     metas, docs = [], []
     for chip, cls in zip(chips, classes, strict=True):
         item = items.get(chip.scene_id)
-        meta = chip_metadata(chip, item, cls, encoder.name)
+        meta = chip_metadata(chip, item, cls, encoder_name)
         metas.append(meta)
         docs.append(describe(cls, chip.facts, meta.get("place"), meta.get("date"), meta.get("constellation")))
     index.add([c.id for c in chips], vectors, embed_texts(docs), metas, docs)
@@ -222,10 +237,12 @@ def index_labelled(
 
     With `leave_one_out` (evaluation), no chip's vector or description is learned from its own label: with a plain
     encoder the folder itself is the k-NN bank and each image is classified without itself; with the default
-    encoder (a probe trained on labelled scenes) vectors and classes are made out-of-fold
-    (`tools.search.evaluation.out_of_fold_vectors`). Such an index is for evaluation only.
+    encoder (a probe trained on labelled scenes) vectors and classes are made out-of-fold (`index_out_of_fold`).
+    Such an index is for evaluation only.
     """
-    encoder = get_encoder(index.encoder) if not (leave_one_out and index.encoder == SCENES_ENCODER) else None
+    if leave_one_out and index.encoder == SCENES_ENCODER:
+        return index_out_of_fold(index, folder, progress=progress, show_bar=show_bar)[0]
+    encoder = get_encoder(index.encoder)
     have = index.all_ids()
     chips = list(iter_labelled_chips(Path(folder), skip=have))
     stats: dict[str, Any] = {"images": len(chips) + len(have), "chips_added": 0, "chips_skipped": len(have)}
@@ -233,47 +250,66 @@ def index_labelled(
     if not chips:
         stats["seconds"] = 0.0
         return stats
-    if encoder is None:
-        from tools.search.evaluation import out_of_fold_vectors
-
-        if have:
-            raise BadInputError("an out-of-fold evaluation index must be filled in one run (empty index first)")
-        oof = out_of_fold_vectors(chips, progress=progress, show_bar=show_bar)
-        vectors, classes = oof["vectors"], oof["classes"]
-        stats.update(protocol=oof["protocol"], base_features=oof["base_features"], labels=oof["labels"])
-        encoder = _NamedOnly(index.encoder)
+    with progress_bar(len(chips), "embedding", show_bar) as bar:
+        parts = []
+        for group in _groups(chips, BATCH):
+            parts.append(encoder.embed([c.rgb for c in group]))
+            bar.update(len(group))
+            progress(0.8 * sum(len(v) for v in parts) / len(chips), "embedding images")
+        vectors = np.concatenate(parts)
+    if leave_one_out:
+        bank_ = ClassBank(vectors, [c.meta["label"] for c in chips], index.encoder)
+        classes = bank_.predict(vectors, exclude=list(range(len(chips))))
     else:
-        with progress_bar(len(chips), "embedding", show_bar) as bar:
-            parts = []
-            for group in _groups(chips, BATCH):
-                parts.append(encoder.embed([c.rgb for c in group]))
-                bar.update(len(group))
-                progress(0.8 * sum(len(v) for v in parts) / len(chips), "embedding images")
-            vectors = np.concatenate(parts)
-        if leave_one_out:
-            bank_ = ClassBank(vectors, [c.meta["label"] for c in chips], index.encoder)
-            classes = bank_.predict(vectors, exclude=list(range(len(chips))))
-        else:
-            bank_ = default_bank(index.encoder) if bank is True else (bank or None)
-            classes = bank_.predict(vectors) if bank_ is not None else [[] for _ in chips]
+        bank_ = default_bank(index.encoder) if bank is True else (bank or None)
+        classes = bank_.predict(vectors) if bank_ is not None else [[] for _ in chips]
+    _write_labelled(index, chips, vectors, classes, stats, t0, progress)
+    return stats
+
+
+def index_out_of_fold(
+    index: ChipIndex, folder: Path, *, progress: ProgressCallback = no_progress, show_bar: bool = False
+) -> tuple[dict[str, Any], OutOfFold | None]:
+    """Index a labelled folder with default-encoder vectors and classes made out-of-fold (evaluation only).
+
+    Returns the counts (with the protocol) and the out-of-fold result, whose base descriptors the evaluation's
+    ablation scores; None when every image was already indexed. The index must be filled in one run.
+    """
+    from tools.search.evaluation import out_of_fold_vectors
+
+    have = index.all_ids()
+    chips = list(iter_labelled_chips(Path(folder), skip=have))
+    stats: dict[str, Any] = {"images": len(chips) + len(have), "chips_added": 0, "chips_skipped": len(have)}
+    t0 = time.perf_counter()
+    if not chips:
+        stats["seconds"] = 0.0
+        return stats, None
+    if have:
+        raise BadInputError("an out-of-fold evaluation index must be filled in one run (empty index first)")
+    held_out = out_of_fold_vectors(chips, progress=progress, show_bar=show_bar)
+    stats["protocol"] = held_out.protocol
+    _write_labelled(index, chips, held_out.vectors, held_out.classes, stats, t0, progress)
+    return stats, held_out
+
+
+def _write_labelled(
+    index: ChipIndex,
+    chips: list[Chip],
+    vectors: np.ndarray,
+    classes: list[list[tuple[str, float]]],
+    stats: dict[str, Any],
+    t0: float,
+    progress: ProgressCallback,
+) -> None:
+    """Write embedded labelled chips in batches; counts and timings (since `t0`) go into `stats`."""
     stats["embed_seconds"] = round(time.perf_counter() - t0, 2)
     for start in range(0, len(chips), BATCH * 4):
         sl = slice(start, start + BATCH * 4)
-        store_batch(index, encoder, chips[sl], {}, None, vectors[sl], classes[sl])
+        write_batch(index, index.encoder, chips[sl], {}, vectors[sl], classes[sl])
         stats["chips_added"] += len(chips[sl])
         progress(0.8 + 0.2 * stats["chips_added"] / len(chips), "writing the index")
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     stats["chips_per_s"] = round(stats["chips_added"] / stats["seconds"], 2)
-    return stats
-
-
-class _NamedOnly:
-    """Stands in for the encoder when vectors are already made (out-of-fold evaluation): only its name is read."""
-
-    needs_bands = False
-
-    def __init__(self, name: str) -> None:
-        self.name = name
 
 
 def _groups(items: list[Chip], n: int) -> Iterator[list[Chip]]:
