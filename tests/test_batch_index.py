@@ -8,6 +8,7 @@ deployment pins (the `chroma` server binary shipped with the chromadb wheel), wh
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -49,10 +50,31 @@ def bank():
     return ClassBank(features, [label for _, label in rows])
 
 
+@pytest.fixture(scope="module")
+def reader_bank_file(bank):
+    """The reader's cached exemplar bank that the main process's default encoder was built from."""
+    from tools.reader.bank import bank_path
+
+    return bank_path()
+
+
+def _share_reader_bank(reader_bank_file: Path, data_dir: Path) -> None:
+    """Workers are fresh processes reading the test's data dir: give them the bank the main process uses, as a
+    deployment's workers share its data dir (else each worker re-embeds the 300 AID exemplars, minutes of CPU)."""
+    from tools.reader.bank import bank_path
+
+    target = bank_path()
+    assert target.is_relative_to(data_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(reader_bank_file, target)
+
+
 def _dump(index) -> dict[str, tuple[np.ndarray, dict, str]]:
     got = index.img.get(include=["embeddings", "metadatas", "documents"])
-    return {i: (np.asarray(v, np.float32), m, d)
-            for i, v, m, d in zip(got["ids"], got["embeddings"], got["metadatas"], got["documents"], strict=True)}
+    return {
+        i: (np.asarray(v, np.float32), m, d)
+        for i, v, m, d in zip(got["ids"], got["embeddings"], got["metadatas"], got["documents"], strict=True)
+    }
 
 
 def test_cog_items_come_from_file_headers(items):
@@ -66,7 +88,7 @@ def test_cog_items_come_from_file_headers(items):
     assert [b.get("common_name") for b in naip.properties["eo:bands"][:3]] == ["red", "green", "blue"]
 
 
-def test_dask_run_stores_what_the_serial_indexer_stores_and_resumes(items, bank, tmp_data_dir):
+def test_dask_run_stores_what_the_serial_indexer_stores_and_resumes(items, bank, reader_bank_file, tmp_data_dir):
     from tools.search.chips import batched, iter_scene_chips
     from tools.search.encoders import get_encoder
     from tools.search.index import ChipIndex
@@ -76,6 +98,7 @@ def test_dask_run_stores_what_the_serial_indexer_stores_and_resumes(items, bank,
     assert (todo, skipped) == (14, 0)  # 206x343 -> 1x2 windows, 724x934 -> 3x4 windows
     assert [len(t.chip_ids) for t in tasks] == [2, 8, 4]
 
+    _share_reader_bank(reader_bank_file, tmp_data_dir)
     stats = index_archive(items, chip=256, chroma_path=tmp_data_dir / "dask", workers=2, per_task=8, bank=bank)
     assert stats["workers"] == 2 and stats["tasks"] == 3
     assert stats["chips_added"] == stats["index_count"] == 14
@@ -117,8 +140,11 @@ def chroma_server(tmp_path):
     if not binary.exists():
         pytest.skip("the chroma server binary of the chromadb wheel is not installed")
     port = _free_port()
-    proc = subprocess.Popen([str(binary), "run", "--path", str(tmp_path / "server"), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(binary), "run", "--path", str(tmp_path / "server"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:  # wait for the port to accept connections (the server binds after start-up)
