@@ -35,6 +35,7 @@ def vhr():
 def test_pair_features_are_full_resolution_and_finite(vhr):
     data, names = vhr
     assert {"g_cos", "g_l2", "d_B2", "rn_B4", "rcva_31", "dchroma", "tex_d_5", "e4_cos", "e16_l2"} <= set(names)
+    assert sum(n.startswith("after_e16_") for n in names) == 112  # what stands there now, per pixel
     assert not any(n.startswith("dx_nd") for n in names)  # no NIR/SWIR indices on RGB imagery
     for _, x, y, v in data:
         assert x.shape == (256, 256, len(names)) and v.mean() > 0.99 and np.isfinite(x).all()

@@ -113,6 +113,15 @@ def _build_network():  # noqa: ANN202 - torch types stay local so importing this
             x = F.relu6(self._bn1(self._conv_head(x)))
             return torch.cat([x.mean(dim=(2, 3)), *pooled], dim=1)
 
+        def stage_maps(self, x: torch.Tensor, ends: dict[str, int]) -> dict[str, torch.Tensor]:
+            """Activation maps (N, C, h, w) at the output of the named blocks (no pooling), for dense features."""
+            out = {}
+            x = F.relu6(self._bn0(self._conv_stem(x)))
+            for i, block in enumerate(self._blocks[: max(ends.values()) + 1]):
+                x = block(x)
+                out.update({name: x for name, end in ends.items() if end == i})
+            return out
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self._fc(self.features(x))
 

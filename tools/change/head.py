@@ -2,7 +2,7 @@
 
 Per pixel: Galileo patch-embedding distances (cosine, L2, 3x3-patch context) and the features of
 `tools.change.pixel` (band and index differences, raw and per-image standardised, at several scales; texture and
-edge changes; EfficientNet-Lite0 map distances on RGB imagery). A gradient-boosted classifier
+edge changes; EfficientNet-Lite0 map distances and after-date activations on RGB imagery). A gradient-boosted classifier
 (HistGradientBoostingClassifier; logistic regression is the light alternative) is trained on class-balanced pixel
 samples of the labelled development pairs: OSCD cities for Sentinel-2, LEVIR/DSIFN for very-high-resolution RGB.
 Its probability map is smoothed over 5x5 pixels, and its threshold maximises F1 on out-of-fold predictions of the
@@ -26,7 +26,7 @@ from scipy.ndimage import uniform_filter
 from assistant.config import get_settings
 from tools.change.evaluate import Pair, ab_pairs, confusion, metrics, oscd_pairs, read_label
 
-VERSION = "2"
+VERSION = "3"
 SAMPLES_POS, SAMPLES_NEG = 6000, 12000
 SMOOTH = 5  # probability map averaged over SMOOTH x SMOOTH pixels before the threshold
 THRESHOLD_FOLDS = 3
