@@ -234,7 +234,7 @@ def index_archive(
     """
     from distributed import as_completed
 
-    from tools.search.encoders import DEFAULT_ENCODER
+    from tools.search.encoders import DEFAULT_ENCODER, get_encoder
     from tools.search.index import ChipIndex
     from tools.search.indexer import default_bank
 
@@ -247,6 +247,7 @@ def index_archive(
     stats: dict[str, Any] = {"scenes": len(items), "tasks": len(tasks), "chips_added": 0, "chips_skipped": skipped,
                              "workers": None, "seconds": 0.0}
     if tasks:
+        get_encoder(encoder)  # fits and caches the scene probe once; local workers load it instead of each refitting it
         client, cluster = _client(scheduler, workers)
         try:
             stats["workers"] = len(client.scheduler_info()["workers"])
