@@ -47,9 +47,12 @@ def test_pair_features_are_full_resolution_and_finite(vhr):
 
 
 def test_head_finds_changes_on_a_levir_image_it_never_saw(vhr):
-    """Leave-one-image-out: trained on the other 10 pairs, threshold from their out-of-fold predictions."""
+    """Leave-one-image-out: trained on the other 10 pairs, threshold from their out-of-fold predictions.
+
+    test_55 is the hardest LEVIR pair for the head: new lawns and driveways around new houses. Without the after
+    date's EfficientNet activations (head v2) it scored F1 0.39 here; the logistic head on patch features, 0.0."""
     data, names = vhr
-    held = next(d for d in data if d[0].name == "test_77_0512_0256")
+    held = next(d for d in data if d[0].name == "test_55_0256_0000")
     train = [d for d in data if d[0].group != held[0].group]
     head = fit_head(train, names, "hgb", "vhr")
     assert 0.05 < head.threshold < 0.95 and held[0].name not in head.trained_on
@@ -57,7 +60,7 @@ def test_head_finds_changes_on_a_levir_image_it_never_saw(vhr):
     prob = head.predict_map(x)
     assert prob.shape == y.shape
     m = metrics(confusion(prob > head.threshold, y, v))
-    assert m["f1"] > 0.5, m  # the logistic head on patch features gave 0.0-0.66 on LEVIR pairs, 0.38 pooled
+    assert m["f1"] > 0.5, m
 
 
 def test_cached_head_is_used_by_the_pipeline_with_the_training_features(vhr, tmp_data_dir, tmp_path):
