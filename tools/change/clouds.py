@@ -15,11 +15,10 @@ import rasterio
 from rasterio.windows import Window
 
 from tools.change.bands import BandMap
-from tools.change.sources import AlignedReader, Grid
+from tools.change.sources import BLOCK, AlignedReader, Grid
 
 BANDS4 = [("B2", "blue"), ("B3", "green"), ("B4", "red"), ("B8", "nir")]
 BANDS6 = BANDS4 + [("B11", "swir16"), ("B12", "swir22")]
-BLOCK = 1024
 
 
 def cloud_bands(bm: BandMap) -> list[tuple[str, str]] | None:
@@ -40,12 +39,8 @@ def write_cloud_mask(reader: AlignedReader, bm: BandMap, grid: Grid, dst: Path) 
     bands = cloud_bands(bm)
     if bands is None:
         raise ValueError("cloud masking needs Sentinel-2 reflectances in blue, green, red and NIR")
-    prof = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint8",
-            "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "transform": grid.transform}
-    if grid.crs is not None:
-        prof["crs"] = grid.crs
     masked = 0
-    with rasterio.open(dst, "w", **prof) as out:
+    with rasterio.open(dst, "w", **grid.profile("uint8")) as out:
         for r in range(0, grid.height, BLOCK):
             for c in range(0, grid.width, BLOCK):
                 w = Window(c, r, min(BLOCK, grid.width - c), min(BLOCK, grid.height - r))

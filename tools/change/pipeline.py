@@ -33,13 +33,12 @@ from tools.change.cva import cva_score, otsu_threshold
 from tools.change.features import Regime, choose_regime, embed, galileo_distances
 from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
 from tools.change.polygons import polygonize_mask
-from tools.change.sources import AlignedReader, Grid, Source, check_overlap, open_source
+from tools.change.sources import BLOCK, AlignedReader, Grid, Source, check_overlap, open_source
 from tools.torch_device import batch_size
 
 METHODS = ("zeroshot", "head", "cva")
 SCORE_RANGE = {"zeroshot": 1.0, "cva": 6.0, "head": 1.0}
 NODATA_MASK = 255
-BLOCK = 1024
 GDAL_CACHE_MB = 128
 
 
@@ -215,25 +214,6 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
-def _profile(grid: Grid, dtype: str, nodata: float) -> dict:
-    prof = {
-        "driver": "GTiff",
-        "width": grid.width,
-        "height": grid.height,
-        "count": 1,
-        "dtype": dtype,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "nodata": nodata,
-        "transform": grid.transform,
-    }
-    if grid.crs is not None:
-        prof["crs"] = grid.crs
-    return prof
-
-
 def to_cog(src: Path, dst: Path) -> None:
     """Rewrites a tiled GeoTIFF as a Cloud-Optimised GeoTIFF (streamed, with overviews)."""
     import warnings
@@ -307,7 +287,7 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                         cloud_info[f"date{k + 1}_cloud_pixels"] = write_cloud_mask(reader, bm, grid, path)
                         cloud_readers.append(stack.enter_context(rasterio.open(path)))
                     cloud_info["applied"] = True
-            dst = stack.enter_context(rasterio.open(tmp_score, "w", **_profile(grid, "float32", float("nan"))))
+            dst = stack.enter_context(rasterio.open(tmp_score, "w", **grid.profile("float32", float("nan"))))
             done = 0
             for batch in _batches(cores, batch_size(regime.batch)):
                 raw1 = np.stack([_read_padded(r1, w, grid, regime) for w in batch])

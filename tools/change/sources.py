@@ -26,6 +26,8 @@ from rasterio.windows import Window
 from assistant.errors import BadInputError, NotFoundError
 from tools.change.bands import S2_ORDER_13, BandMap, band_map_from_count, band_map_from_names
 
+BLOCK = 1024  # pixels per side of the blocks whole-grid passes read and write (memory bound, not scene bound)
+
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".png", ".jpg", ".jpeg", ".img", ".vrt"}
 _BAND_RE = re.compile(r"_B(8A|\d{2})\.(tif|tiff|jp2)$", re.IGNORECASE)
 _DATE_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(0[1-9]|1[0-2])([0-3]\d)(?!\d)")
@@ -50,6 +52,16 @@ class Grid:
         xs = [t.c, t.c + t.a * self.width]
         ys = [t.f, t.f + t.e * self.height]
         return min(xs), min(ys), max(xs), max(ys)
+
+    def profile(self, dtype: str, nodata: float | None = None) -> dict:
+        """A one-band tiled GeoTIFF profile on this grid (results are written block by block, then made COGs)."""
+        prof = {"driver": "GTiff", "width": self.width, "height": self.height, "count": 1, "dtype": dtype,
+                "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "transform": self.transform}
+        if nodata is not None:
+            prof["nodata"] = nodata
+        if self.crs is not None:
+            prof["crs"] = self.crs
+        return prof
 
     def pixel_size_m(self) -> float | None:
         """Ground size of one pixel in metres (approximate for geographic CRS); None when not georeferenced."""
