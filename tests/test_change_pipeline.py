@@ -147,18 +147,41 @@ def test_corrupt_and_missing_files_are_refused(tmp_path):
         run_change(good, tmp_path / "nothere.tif", tmp_path / "out", method="cva")
 
 
+def _paint_cloud(folder, radius: float = 0.2) -> np.ndarray:
+    """Paints a bright, soft-edged disc into every band of a Sentinel-2 date folder (a synthetic cloud over real
+    ground); returns its opaque core on the 10 m grid."""
+    for f in folder.glob("*_B*.tif"):
+        with rasterio.open(f, "r+") as ds:
+            a = ds.read(1).astype(np.float32)
+            yy, xx = np.mgrid[0 : a.shape[0], 0 : a.shape[1]]
+            d = np.hypot((xx + 0.5) / a.shape[1] - 0.5, (yy + 0.5) / a.shape[0] - 0.5) / radius
+            alpha = np.clip(1.5 - d, 0, 1)
+            bright = 3000.0 if f.stem.endswith(("B11", "B12")) else 5500.0  # TOA DN of thick cloud
+            ds.write((a * (1 - alpha) + bright * alpha).astype(ds.dtypes[0]), 1)
+    with rasterio.open(next(folder.glob("*_B02.tif"))) as ds:
+        yy, xx = np.mgrid[0 : ds.height, 0 : ds.width]
+        return np.hypot((xx + 0.5) / ds.width - 0.5, (yy + 0.5) / ds.height - 0.5) / radius < 0.5
+
+
 def test_cloud_masking_excludes_pixels_when_bands_allow(tmp_path):
     root = tmp_path / "bercy"
     before = _crop_city("bercy", 1, root / "imgs_1", size=256)
     after = _crop_city("bercy", 2, root / "imgs_2", size=256)
+    clear = run_change(before, after, tmp_path / "clear", method="cva", clouds=True)["clouds"]
+    core = _paint_cloud(after)
     plain = run_change(before, after, tmp_path / "plain", method="cva")
     masked = run_change(before, after, tmp_path / "clouds", method="cva", clouds=True)
     info = masked["clouds"]
     assert info["applied"] is True
-    assert masked["masked_pixels"] >= plain["masked_pixels"]
-    assert masked["masked_pixels"] - plain["masked_pixels"] <= info["date1_cloud_pixels"] + info["date2_cloud_pixels"]
+    assert info["date2_cloud_pixels"] > clear["date2_cloud_pixels"] + core.sum()
+    assert info["date1_cloud_pixels"] == clear["date1_cloud_pixels"]
+    with rasterio.open(tmp_path / "plain" / "mask.tif") as m:
+        assert (m.read(1)[core] == 1).mean() > 0.5  # unmasked, the cloud reads as change
     with rasterio.open(tmp_path / "clouds" / "mask.tif") as m:
-        assert int((m.read(1) == 255).sum()) == masked["masked_pixels"]
+        mask = m.read(1)
+    assert (mask[core] == 255).all()  # masked, it is left out of the change map
+    assert int((mask == 255).sum()) == masked["masked_pixels"] >= plain["masked_pixels"]
+    assert masked["masked_pixels"] - plain["masked_pixels"] <= info["date1_cloud_pixels"] + info["date2_cloud_pixels"]
     naip = geodata_path("naip-timeseries")
     rgbn = run_change(naip / "m_4709963_se_14_1_20150926.tif", naip / "m_4709963_se_14_1_20200831.tif",
                       tmp_path / "naip", method="cva", clouds=True)
