@@ -145,8 +145,7 @@ def _best_threshold(probs: list[np.ndarray], labels: list[np.ndarray], per_pair:
     (then one pair with most of its pixels changed, as DSIFN has, does not set the threshold for all)."""
     grid = np.linspace(0.05, 0.95, 91)
     best, best_f1 = 0.5, -1.0
-    p = np.concatenate(probs)
-    t = np.concatenate(labels)
+    p, t = (None, None) if per_pair else (np.concatenate(probs), np.concatenate(labels))
     for th in grid:
         if per_pair:
             f1 = float(np.mean([metrics(confusion(pp > th, tt))["f1"] for pp, tt in zip(probs, labels, strict=True)]))
@@ -192,7 +191,8 @@ def fit_head(
 
 
 def leave_one_out(data, names: list[str], kind: str, regime: str) -> dict:
-    """Leave-one-group-out (city / source image): pooled and per-pair F1/IoU/P/R of pairs never trained on."""
+    """Leave-one-group-out (city / source image): pooled, per-pair and mean per-pair F1 (and IoU/P/R) of pairs never
+    trained on."""
     groups = sorted({p.group for p, *_ in data})
     total = np.zeros(4, int)
     per_pair = {}
@@ -206,7 +206,8 @@ def leave_one_out(data, names: list[str], kind: str, regime: str) -> dict:
             c = confusion(head.predict_map(x) > head.threshold, y, v)
             total += c
             per_pair[p.name] = metrics(c)
-    return {**metrics(total), "confusion": total.tolist(), "pairs": per_pair}
+    mean_pair_f1 = float(np.mean([r["f1"] for r in per_pair.values()])) if per_pair else 0.0
+    return {**metrics(total), "confusion": total.tolist(), "pairs": per_pair, "mean_pair_f1": mean_pair_f1}
 
 
 def collect(regime: str, progress: Callable[[str], None] = lambda m: None):
@@ -235,7 +236,6 @@ def train_head(
     if validate:
         for kind in kinds:
             validation[kind] = leave_one_out(data, names, kind, regime)
-            validation[kind]["mean_pair_f1"] = float(np.mean([r["f1"] for r in validation[kind]["pairs"].values()]))
             progress(
                 f"{regime} {kind}: leave-one-out F1 {validation[kind]['f1']:.3f} pooled, "
                 f"{validation[kind]['mean_pair_f1']:.3f} mean per pair"
