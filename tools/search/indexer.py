@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,16 +242,12 @@ def index_labelled(
     if leave_one_out and index.encoder == SCENES_ENCODER:
         return index_out_of_fold(index, folder, progress=progress, show_bar=show_bar)[0]
     encoder = get_encoder(index.encoder)
-    have = index.all_ids()
-    chips = list(iter_labelled_chips(Path(folder), skip=have))
-    stats: dict[str, Any] = {"images": len(chips) + len(have), "chips_added": 0, "chips_skipped": len(have)}
-    t0 = time.perf_counter()
+    chips, stats, t0 = _labelled_todo(index, folder)
     if not chips:
-        stats["seconds"] = 0.0
         return stats
     with progress_bar(len(chips), "embedding", show_bar) as bar:
         parts = []
-        for group in _groups(chips, BATCH):
+        for group in batched(iter(chips), BATCH):
             parts.append(encoder.embed([c.rgb for c in group]))
             bar.update(len(group))
             progress(0.8 * sum(len(v) for v in parts) / len(chips), "embedding images")
@@ -277,19 +272,25 @@ def index_out_of_fold(
     """
     from tools.search.evaluation import out_of_fold_vectors
 
-    have = index.all_ids()
-    chips = list(iter_labelled_chips(Path(folder), skip=have))
-    stats: dict[str, Any] = {"images": len(chips) + len(have), "chips_added": 0, "chips_skipped": len(have)}
-    t0 = time.perf_counter()
+    chips, stats, t0 = _labelled_todo(index, folder)
     if not chips:
-        stats["seconds"] = 0.0
         return stats, None
-    if have:
+    if stats["chips_skipped"]:
         raise BadInputError("an out-of-fold evaluation index must be filled in one run (empty index first)")
     held_out = out_of_fold_vectors(chips, progress=progress, show_bar=show_bar)
     stats["protocol"] = held_out.protocol
     _write_labelled(index, chips, held_out.vectors, held_out.classes, stats, t0, progress)
     return stats, held_out
+
+
+def _labelled_todo(index: ChipIndex, folder: Path) -> tuple[list[Chip], dict[str, Any], float]:
+    """The labelled chips not yet in the index, the counts so far (`seconds` 0 when none) and the start time."""
+    have = index.all_ids()
+    chips = list(iter_labelled_chips(Path(folder), skip=have))
+    stats: dict[str, Any] = {"images": len(chips) + len(have), "chips_added": 0, "chips_skipped": len(have)}
+    if not chips:
+        stats["seconds"] = 0.0
+    return chips, stats, time.perf_counter()
 
 
 def _write_labelled(
@@ -311,7 +312,3 @@ def _write_labelled(
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     stats["chips_per_s"] = round(stats["chips_added"] / stats["seconds"], 2)
 
-
-def _groups(items: list[Chip], n: int) -> Iterator[list[Chip]]:
-    for start in range(0, len(items), n):
-        yield items[start : start + n]
