@@ -104,14 +104,11 @@ def _build_network():  # noqa: ANN202 - torch types stay local so importing this
 
         def features(self, x: torch.Tensor, levels: bool = False) -> torch.Tensor:
             """Global-average-pooled head activations (N, 1280), optionally followed by pooled stage outputs."""
-            pooled = []
-            x = F.relu6(self._bn0(self._conv_stem(x)))
-            for i, block in enumerate(self._blocks):
-                x = block(x)
-                if levels and i in LEVEL_BLOCKS:
-                    pooled.append(x.mean(dim=(2, 3)))
-            x = F.relu6(self._bn1(self._conv_head(x)))
-            return torch.cat([x.mean(dim=(2, 3)), *pooled], dim=1)
+            ends = {"last": len(self._blocks) - 1, **({f"level{i}": i for i in LEVEL_BLOCKS} if levels else {})}
+            maps = self.stage_maps(x, ends)
+            head = F.relu6(self._bn1(self._conv_head(maps["last"])))
+            pooled = [maps[f"level{i}"].mean(dim=(2, 3)) for i in LEVEL_BLOCKS] if levels else []
+            return torch.cat([head.mean(dim=(2, 3)), *pooled], dim=1)
 
         def stage_maps(self, x: torch.Tensor, ends: dict[str, int]) -> dict[str, torch.Tensor]:
             """Activation maps (N, C, h, w) at the output of the named blocks (no pooling), for dense features."""
