@@ -39,6 +39,7 @@ from tools.torch_device import batch_size
 METHODS = ("zeroshot", "head", "cva")
 SCORE_RANGE = {"zeroshot": 1.0, "cva": 6.0, "head": 1.0}
 NODATA_MASK = 255
+OUTPUT_FILES = ("score.tif", "mask.tif", "changes.geojson", "summary.json")  # what run_change writes
 GDAL_CACHE_MB = 128
 
 
@@ -368,6 +369,6 @@ def _summary(job: ChangeJob, poly: dict, threshold: float, n_valid: int, out_dir
         "n_patches": poly["n_patches"],
         "largest_patches": poly["largest"],
         "overlap_fraction": job.overlap_fraction,
-        "files": {k: str(out_dir / k) for k in ("score.tif", "mask.tif", "changes.geojson", "summary.json")},
+        "files": {k: str(out_dir / k) for k in OUTPUT_FILES},
         "seconds": round(seconds, 2),
     }

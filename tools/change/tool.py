@@ -148,8 +148,14 @@ def _result(summary: dict, before, after, out_dir: Path, place: str | None) -> T
                                    "masked_fraction", "threshold", "regime")},
         "largest_patches": summary["largest_patches"][:5],
     }
-    files = [str(out_dir / f) for f in ("score.tif", "mask.tif", "changes.geojson", "summary.json")]
-    return ToolResult(tool="detect_change", facts=facts, layers=layers, files=files, model=summary["model"])
+    return ToolResult(tool="detect_change", facts=facts, layers=layers, files=_output_files(out_dir),
+                      model=summary["model"])
+
+
+def _output_files(out_dir: Path) -> list[str]:
+    from tools.change.pipeline import OUTPUT_FILES
+
+    return [str(out_dir / f) for f in OUTPUT_FILES]
 
 
 def _display_name(path: str) -> str:
@@ -188,5 +194,5 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
     }
     if before.grid.georeferenced:
         facts.update({k: summary[k] for k in ("changed_km2", "analysed_km2") if k in summary})
-    files = [str(out_dir / f) for f in ("score.tif", "mask.tif", "changes.geojson", "summary.json")]
-    return ToolResult(tool="detect_change", facts=facts, layers=layers, files=files, model=summary["model"])
+    return ToolResult(tool="detect_change", facts=facts, layers=layers, files=_output_files(out_dir),
+                      model=summary["model"])
