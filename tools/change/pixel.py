@@ -7,8 +7,8 @@ indices of each date on Sentinel-2 (OSCD labels urban change only: what the land
 imagery, distances between the two dates' EfficientNet-Lite0 feature maps at strides 4, 8 and 16, plus the after
 date's stride-16 activations themselves. LEVIR and DSIFN label changed *buildings*: a new lawn or driveway changes the
 pixels as much as a new roof, and only a semantic feature of what stands there now tells them apart (leave-one-out,
-these activations raised the head's F1 on LEVIR pairs from 0.49 to 0.60; Galileo embedding vectors, tried the same
-way, lowered it).
+these activations raised the head's held-out F1 on LEVIR pairs from 0.486 to 0.594; Galileo embedding vectors,
+tried the same way, lowered it).
 
 Band differences come twice: in Galileo's normalised units and after standardising each date with its own image
 statistics (`ImageStats`, from the overview read when a job is prepared), which removes most of the seasonal and
