@@ -55,13 +55,14 @@ def test_report_inlines_scene_imagery_where_it_lies(scene):
     assert got[2] - got[0] < 4 * (east - west)  # and not much more
 
 
-def test_report_inlines_result_rasters_with_their_colormap(scene):
+def test_report_inlines_result_rasters_with_their_colormap(scene, tmp_data_dir):
     import rasterio
 
     from assistant.ui.report_imagery import inline_imagery
     from tools.tiles import result_tile_url, results_root
 
     out = results_root() / "report-test" / "score.tif"
+    assert out.is_relative_to(tmp_data_dir.resolve())  # not the project's own data dir
     out.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(geodata_path("rasterio-fixtures/RGB.byte.tif")) as src:
         with rasterio.open(out, "w", **(src.profile | {"count": 1})) as dst:
