@@ -1,4 +1,5 @@
-"""`sentinelle eval change [--oscd DIR] [--pairs DIR]`: F1, IoU, precision, recall per dataset and method.
+"""`sentinelle eval change [--oscd DIR] [--pairs DIR] [--sampled DIR]`: F1, IoU, precision, recall per dataset and
+method. With no folder given, all three development sets of the data mirror are scored.
 
 Pairs a head was trained on are scored with a head retrained without their city / source image
 (leave-one-out), so development data never scores a model that saw it; other pairs use the cached head.
@@ -15,6 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("change", help="score change detection on OSCD cities and LEVIR/DSIFN-style pairs")
     p.add_argument("--oscd", type=Path, help="OSCD folder (images/, labels/); default: the sample data")
     p.add_argument("--pairs", type=Path, help="folder with A/ B/ label/ (or several such folders)")
+    p.add_argument(
+        "--sampled", type=Path,
+        help="folder(s) with two rasters and change.bmp/unchanged.bmp sampled references (e.g. Landsat Taizhou)",
+    )
     p.add_argument("--methods", default="zeroshot,head,cva", help="comma-separated: zeroshot,head,cva")
     p.add_argument("--json", action="store_true", help="print the full results as JSON")
     p.set_defaults(func=_run)
@@ -51,28 +56,37 @@ class _HeadPicker:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from tools.change.evaluate import ab_pairs, evaluate, oscd_pairs
+    from tools.change.evaluate import ab_pairs, evaluate, oscd_pairs, sampled_pairs
     from tools.data import geodata_path
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    oscd = args.oscd or (geodata_path("oscd-s2") if args.pairs is None else None)
-    vhr = args.pairs or (geodata_path("levir-dsifn-samples") if args.oscd is None else None)
-    pairs = (oscd_pairs(oscd) if oscd else []) + (ab_pairs(vhr) if vhr else [])
+    none_given = args.oscd is None and args.pairs is None and args.sampled is None
+    oscd = args.oscd or (geodata_path("oscd-s2") if none_given else None)
+    vhr = args.pairs or (geodata_path("levir-dsifn-samples") if none_given else None)
+    sampled = args.sampled or (geodata_path("landsat-cd-taizhou-nanjing") if none_given else None)
+    pairs = [
+        *(oscd_pairs(oscd) if oscd else []),
+        *(ab_pairs(vhr) if vhr else []),
+        *(sampled_pairs(sampled) if sampled else []),
+    ]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     results = evaluate(pairs, methods, progress=lambda m: print(m, flush=True), head_for=_HeadPicker())
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"\n{'dataset':10s} {'method':9s} {'pairs':>5s} {'F1':>6s} {'IoU':>6s} {'P':>6s} {'R':>6s}")
+    width = max([10, *(len(ds) for ds in results)])
+    print(f"\n{'dataset':{width}s} {'method':9s} {'pairs':>5s} {'F1':>6s} {'IoU':>6s} {'P':>6s} {'R':>6s}")
     for ds, by_method in results.items():
         for method, r in by_method.items():
             print(
-                f"{ds:10s} {method:9s} {len(r['pairs']):5d} {r['f1']:6.3f} {r['iou']:6.3f} "
+                f"{ds:{width}s} {method:9s} {len(r['pairs']):5d} {r['f1']:6.3f} {r['iou']:6.3f} "
                 f"{r['precision']:6.3f} {r['recall']:6.3f}"
             )
-    print("\nper pair F1 (" + ", ".join(methods) + ")")
     for ds, by_method in results.items():
+        scored = [m for m in methods if m in by_method]
+        print(f"\n{ds}: per pair F1 (" + ", ".join(scored) + ")")
         for name in next(iter(by_method.values()))["pairs"]:
-            f1s = " ".join(f"{by_method[m]['pairs'][name]['f1']:6.3f}" for m in methods if m in by_method)
-            print(f"{ds:10s} {name:22s} {f1s}")
+            cells = [by_method[m]["pairs"].get(name) for m in scored]
+            f1s = " ".join(f"{c['f1']:6.3f}" if c else "     -" for c in cells)
+            print(f"  {name:22s} {f1s}")
     return 0

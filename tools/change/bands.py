@@ -152,8 +152,14 @@ def common_bands(bms: list[BandMap]) -> list[BandMap]:
     return [BandMap(b.sensor, {g: i for g, i in b.galileo_to_source.items() if g in shared}) for b in bms]
 
 
-def fit_scaling(bms: list[BandMap], samples: list[np.ndarray]) -> None:
-    """Chooses one normalisation for all dates from sample pixels ((C_i, N) raw values per source)."""
+def fit_scaling(bms: list[BandMap], samples: list[np.ndarray], per_date: bool = False) -> None:
+    """Chooses one normalisation for all dates from sample pixels ((C_i, N) raw values per source).
+
+    Sentinel-2 digital numbers keep Galileo's absolute normalisation. Other imagery is standardised with the
+    pair's pooled statistics or, with `per_date`, each date with its own (relative radiometric normalisation:
+    it removes haze and illumination offsets between acquisitions, and with them most false changes on
+    decametric pairs; see `features.REGIMES`).
+    """
     per_band: dict[str, list[np.ndarray]] = {}
     all_s2 = all(b.sensor == "sentinel-2" for b in bms)
     p99s = []
@@ -170,11 +176,11 @@ def fit_scaling(bms: list[BandMap], samples: list[np.ndarray]) -> None:
         scaling, factor = "s2dn", 10000.0
     else:
         scaling, factor = "pair", 1.0
-    for bm in bms:
+    for k, bm in enumerate(bms):
         bm.scaling, bm.dn_factor = scaling, factor
         if scaling == "pair":
             for g, parts in per_band.items():
-                v = np.concatenate(parts) if parts else np.zeros(1, np.float32)
+                v = parts[k] if per_date and len(parts) == len(bms) else np.concatenate(parts)
                 bm.pair_mean[g] = float(v.mean()) if v.size else 0.0
                 bm.pair_std[g] = float(v.std()) if v.size and v.std() > 0 else 1.0
 

@@ -1,5 +1,7 @@
-"""Scoring change maps against labelled pairs: OSCD cities (1 = no change, 2 = change) and LEVIR/DSIFN-style
-folders (`A/`, `B/`, `label/` with 0/255). Metrics are pooled over all pixels of a dataset (and listed per pair).
+"""Scoring change maps against labelled pairs: OSCD cities (1 = no change, 2 = change), LEVIR/DSIFN-style
+folders (`A/`, `B/`, `label/` with 0/255), and folders with sampled reference pixels (two rasters beside
+`change.bmp` and `unchanged.bmp`, as the Taizhou/Nanjing Landsat pairs ship: only the marked pixels are scored).
+Metrics are pooled over all labelled pixels of a dataset (and listed per pair).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Pair:
     after: Path
     label: Path
     group: str
+    unchanged: Path | None = None  # sampled references: the unchanged-pixel mask (else every pixel is labelled)
 
 
 def oscd_pairs(root: Path) -> list[Pair]:
@@ -55,13 +58,47 @@ def ab_pairs(root: Path) -> list[Pair]:
     return pairs
 
 
-def read_label(pair: Pair) -> np.ndarray:
-    """Boolean change label on the before grid."""
+SAMPLED_MASKS = ("change.bmp", "unchanged.bmp")
+_SIDECARS = {".hdr", ".jpg", ".jpeg", ".png", ".bmp", ".md", ".txt", ".xml", ".aux"}
+
+
+def sampled_pairs(root: Path) -> list[Pair]:
+    """Folders (root or its subfolders) holding two rasters and `change.bmp` / `unchanged.bmp` masks (0/255).
+
+    The rasters are taken in name order as before and after (Landsat scene ids and year-named files sort by date).
+    """
+    root = Path(root)
+    dirs = [root] if (root / SAMPLED_MASKS[0]).exists() else sorted(d for d in root.iterdir() if d.is_dir())
+    pairs = []
+    for d in dirs:
+        if not all((d / m).exists() for m in SAMPLED_MASKS):
+            continue
+        rasters = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() not in _SIDECARS)
+        if len(rasters) != 2:
+            raise BadInputError(f"{d} should hold exactly two rasters beside its masks, found {len(rasters)}")
+        name = d.name
+        pairs.append(Pair(root.name, name, rasters[0], rasters[1], d / SAMPLED_MASKS[0], name, d / SAMPLED_MASKS[1]))
+    return pairs
+
+
+def _read_band(path: Path) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(pair.label) as src:
-            lab = src.read(1)
+        with rasterio.open(path) as src:
+            return src.read(1)
+
+
+def read_label(pair: Pair) -> np.ndarray:
+    """Boolean change label on the before grid."""
+    lab = _read_band(pair.label)
     return lab == 2 if pair.dataset == "OSCD" else lab > 127
+
+
+def labelled_pixels(pair: Pair) -> np.ndarray | None:
+    """Where the reference says something: None when every pixel is labelled, else changed | unchanged samples."""
+    if pair.unchanged is None:
+        return None
+    return read_label(pair) | (_read_band(pair.unchanged) > 127)
 
 
 def confusion(pred: np.ndarray, label: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -94,12 +131,16 @@ def evaluate(pairs: list[Pair], methods: list[str], progress: Callable[[str], No
     for method in methods:
         for pair in pairs:
             head = head_for(pair) if (head_for and method == "head") else None
+            if method == "head" and head is None:
+                progress(f"{pair.dataset} {pair.name} {method}: no trained head for this imagery, not scored")
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 summary = run_change(pair.before, pair.after, Path(tmp), method=method, head=head)
                 with rasterio.open(Path(tmp) / "mask.tif") as src:
                     mask = src.read(1)
-            label = read_label(pair)
-            c = confusion(mask == 1, label, mask != 255)
+            label, labelled = read_label(pair), labelled_pixels(pair)
+            valid = mask != 255 if labelled is None else (mask != 255) & labelled
+            c = confusion(mask == 1, label, valid)
             entry = results.setdefault(pair.dataset, {}).setdefault(method, {"confusion": np.zeros(4, int),
                                                                              "pairs": {}})
             entry["confusion"] += c

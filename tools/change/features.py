@@ -30,11 +30,14 @@ class Regime:
     downscale: int = 1  # average-pool pixels before encoding (very-high-resolution imagery)
     batch: int = 8
     min_pixels: int = 4  # smallest change patch kept (pixels)
+    per_date_scaling: bool = False  # standardise each date with its own statistics (`bands.fit_scaling`)
 
 
 REGIMES = {
     "s2": Regime("s2", patch_size=8, tile=64, overlap=8, min_pixels=4),
-    "multispectral": Regime("multispectral", patch_size=8, tile=64, overlap=8, min_pixels=4),
+    # Per-date scaling, by measurement (`sentinelle eval change`): on the Taizhou/Nanjing Landsat pairs it raised
+    # zero-shot F1 from 0.42 to 0.79 and CVA from 0.44 to 0.85; on LEVIR/DSIFN it lowered both a little.
+    "multispectral": Regime("multispectral", patch_size=8, tile=64, overlap=8, min_pixels=4, per_date_scaling=True),
     "vhr": Regime("vhr", patch_size=4, tile=128, overlap=32, downscale=4, min_pixels=20),
 }
 

@@ -105,7 +105,7 @@ def prepare(
     regime = choose_regime(bm1, b.grid.pixel_size_m())
     with AlignedReader(b, b.grid) as r1, AlignedReader(a, b.grid) as r2:
         o1, o2 = r1.read_overview(), r2.read_overview()
-    fit_scaling([bm1, bm2], [o1, o2])
+    fit_scaling([bm1, bm2], [o1, o2], per_date=regime.per_date_scaling)
     stats = image_stats(to_galileo(o1[:, :, None], bm1), to_galileo(o2[:, :, None], bm2), bm1)
     if method not in (*METHODS, "auto"):
         raise BadInputError(f"unknown method '{method}': use one of auto, {', '.join(METHODS)}")
