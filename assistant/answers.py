@@ -241,6 +241,8 @@ def _change_values(facts: dict[str, Any], args: dict[str, Any], language: str) -
     for key in ("changed_km2", "analysed_km2"):
         if values.get(key) is not None:
             values[f"{key}_label"] = fmt_number(float(values[key]), language, 2) + " km²"
+    notes = [render("detect_change", f"caveat_{c}", language, values) for c in facts.get("caveats") or []]
+    values["caveats_label"] = " ".join(n for n in notes if n)
     return values
 
 

@@ -63,6 +63,7 @@ def test_oscd_city_writes_cogs_on_before_grid_and_wgs84_polygons(paris_crop, tmp
     assert summary["before"]["date"] == "2016-11-30"
     assert summary["after"]["date"] == "2017-11-07"
     assert "S2_SWIR" in summary["galileo_groups"] and summary["regime"] == "s2"
+    assert "season" not in summary["caveats"]  # November and November
     fc = json.loads((tmp_path / "changes.geojson").read_text())
     assert fc["properties"]["crs"] == "EPSG:4326"
     assert len(fc["features"]) == summary["n_patches"] > 0
@@ -220,3 +221,12 @@ def test_per_date_scaling_removes_an_offset_between_dates():
         fit_scaling(bms, [base.reshape(3, -1), hazy.reshape(3, -1)], per_date=per_date)
         g1, g2 = to_galileo(base, bms[0])[..., k], to_galileo(hazy, bms[1])[..., k]
         assert np.allclose(g1, g2, atol=1e-4) == expect_equal
+
+
+def test_dates_in_different_seasons_are_flagged(tmp_path):
+    """OSCD Bercy compares a November scene with an August one: the summary says seasons differ."""
+    before = _crop_city("bercy", 1, tmp_path / "imgs_1", size=32)
+    after = _crop_city("bercy", 2, tmp_path / "imgs_2", size=32)
+    summary = run_change(before, after, tmp_path / "out", method="cva")
+    assert (summary["before"]["date"], summary["after"]["date"]) == ("2016-11-30", "2017-08-29")
+    assert "season" in summary["caveats"]

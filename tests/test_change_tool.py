@@ -64,3 +64,18 @@ def test_a_gazetteer_place_finds_the_catalog_scenes_inside_it(catalog):
     assert (result.facts["before_date"], result.facts["after_date"]) == ("2015-09-26", "2020-08-31")
     with pytest.raises(NotFoundError, match="I don't know a place called 'Qwzxyville'"):
         detect_change(place="Qwzxyville")
+
+
+def test_a_widespread_uncalibrated_result_is_explained(catalog):
+    """September 2015 (harvested fields) against August 2020 (green crops): zero-shot flags about half the farmland,
+    and the answer says why such a share is likely not land change."""
+    from assistant.answers import compose
+    from tools.change import detect_change
+
+    result = detect_change(place="Prairie Test", start_date="2015-01-01", end_date="2021-01-01", method="zeroshot")
+    assert result.facts["changed_percent"] > 25 and "widespread" in result.facts["caveats"]
+    for language, words in (("en", "scene-wide difference"), ("fr", "sur toute la scène")):
+        assert words in compose(result, {"place": "Prairie Test"}, language)
+    earlier = detect_change(place="Prairie Test", start_date="2009-01-01", end_date="2016-01-01", method="zeroshot")
+    assert earlier.facts["changed_percent"] < 20 and earlier.facts["caveats"] == []  # August 2009 -> September 2015
+    assert "Note" not in compose(earlier, {"place": "Prairie Test"}, "en")

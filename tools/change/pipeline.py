@@ -320,10 +320,30 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
     progress(0.97, "writing summary")
     summary = _summary(job, poly, threshold, n_valid, out_dir, time.perf_counter() - t0)
     summary["clouds"] = cloud_info
+    summary["caveats"] = caveats(summary)
     (out_dir / "changes.geojson").write_text(json.dumps(poly["geojson"]))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     progress(1.0, "done")
     return summary
+
+
+SEASON_GAP_MONTHS = 3  # dates this many months apart in the year: vegetation and snow change the scene
+WIDESPREAD_PERCENT = 25.0  # an uncalibrated (Otsu) mask this large is more likely radiometry than land change
+
+
+def caveats(summary: dict) -> list[str]:
+    """Reasons to read a result with care, as codes the answers explain: `season` (the dates fall in different
+    seasons), `widespread` (Otsu flagged a large share of the scene: a threshold that splits the score histogram
+    in two always flags something, so a scene-wide shift reads as change)."""
+    out = []
+    months = [str((summary.get(k) or {}).get("date") or "")[5:7] for k in ("before", "after")]
+    if all(m.isdigit() for m in months):
+        gap = abs(int(months[0]) - int(months[1]))
+        if min(gap, 12 - gap) >= SEASON_GAP_MONTHS:
+            out.append("season")
+    if summary.get("method") in ("zeroshot", "cva") and summary.get("changed_percent", 0.0) >= WIDESPREAD_PERCENT:
+        out.append("widespread")
+    return out
 
 
 def _summary(job: ChangeJob, poly: dict, threshold: float, n_valid: int, out_dir: Path, seconds: float) -> dict:

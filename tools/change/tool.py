@@ -146,6 +146,7 @@ def _result(summary: dict, before, after, out_dir: Path, place: str | None) -> T
         "sensor": _sensor(before),
         **{k: summary[k] for k in ("method", "changed_km2", "changed_percent", "analysed_km2", "n_patches",
                                    "masked_fraction", "threshold", "regime")},
+        "caveats": summary.get("caveats", []),
         "largest_patches": summary["largest_patches"][:5],
     }
     return ToolResult(tool="detect_change", facts=facts, layers=layers, files=_output_files(out_dir),
@@ -190,6 +191,7 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
         "sensor": summary["before"].get("sensor") or "unknown",
         "georeferenced": before.grid.georeferenced,
         **{k: summary[k] for k in ("method", "changed_percent", "n_patches", "threshold", "regime") if k in summary},
+        "caveats": summary.get("caveats", []),
         "largest_patches": summary["largest_patches"][:5],
     }
     if before.grid.georeferenced:
