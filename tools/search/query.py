@@ -95,7 +95,7 @@ def _epoch(day: str | None, end: bool = False) -> int | None:
     return int(datetime.combine(d, time.max if end else time.min, tzinfo=UTC).timestamp())
 
 
-def resolve_place(place: str) -> tuple[list[float] | None, set[str] | None, str | None]:
+def place_filter(place: str) -> tuple[list[float] | None, set[str] | None, str | None]:
     """A place name -> (bbox, None, the gazetteer's name for it: 'Pays-Bas' -> 'Netherlands') or
     (None, scene ids whose catalog place matches, None); NotFoundError else."""
     bbox, name = None, None
@@ -320,7 +320,7 @@ def find_scenes(
     start_date, end_date = start_date or parsed.start, end_date or parsed.end
     progress(0.1, "resolving filters")
     try:
-        bbox, scene_ids, canonical = resolve_place(place) if place else (None, None, None)
+        bbox, scene_ids, canonical = place_filter(place) if place else (None, None, None)
     except NotFoundError:
         if image or parsed.semantic:
             raise
