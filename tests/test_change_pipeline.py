@@ -230,3 +230,25 @@ def test_dates_in_different_seasons_are_flagged(tmp_path):
     summary = run_change(before, after, tmp_path / "out", method="cva")
     assert (summary["before"]["date"], summary["after"]["date"]) == ("2016-11-30", "2017-08-29")
     assert "season" in summary["caveats"]
+
+
+def test_change_polygons_are_simplified_but_keep_their_area(tmp_path):
+    """Patch outlines lose their pixel staircases (fewer vertices than the raw outline of the mask) while their
+    ground area stays within a few percent of their pixel count times the pixel area."""
+    import shapely
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    naip = geodata_path("naip-timeseries")
+    summary = run_change(naip / "m_4709963_se_14_1_20150926.tif", naip / "m_4709963_se_14_1_20200831.tif",
+                         tmp_path, method="cva", window=(0, 0, 600, 600))
+    fc = json.loads((tmp_path / "changes.geojson").read_text())
+    with rasterio.open(tmp_path / "mask.tif") as m:
+        mask = m.read(1)
+    raw = sum(shapely.get_num_coordinates(shape(g)) for g, _ in shapes((mask == 1).astype(np.uint8), mask == 1))
+    drawn = sum(shapely.get_num_coordinates(shape(f["geometry"])) for f in fc["features"])
+    assert len(fc["features"]) == summary["n_patches"] > 10
+    assert drawn < 0.7 * raw
+    px_m2 = summary["pixel_size_m"] ** 2
+    big = [f["properties"] for f in fc["features"] if f["properties"]["area_px"] >= 100]
+    assert big and all(0.9 < p["area_m2"] / (p["area_px"] * px_m2) < 1.1 for p in big)

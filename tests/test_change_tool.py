@@ -79,3 +79,16 @@ def test_a_widespread_uncalibrated_result_is_explained(catalog):
     earlier = detect_change(place="Prairie Test", start_date="2009-01-01", end_date="2016-01-01", method="zeroshot")
     assert earlier.facts["changed_percent"] < 20 and earlier.facts["caveats"] == []  # August 2009 -> September 2015
     assert "Note" not in compose(earlier, {"place": "Prairie Test"}, "en")
+
+
+def test_the_map_draws_the_largest_patches_within_a_vertex_budget(catalog, monkeypatch):
+    from tools.change import detect_change, tool
+
+    monkeypatch.setattr(tool, "MAP_MAX_VERTICES", 400)
+    result = detect_change(place="Prairie Test", start_date="2015-01-01", end_date="2021-01-01", method="cva")
+    layer = next(layer for layer in result.layers if layer.kind == "geojson")
+    every = json.loads(Path(next(f for f in result.files if f.endswith(".geojson"))).read_text())["features"]
+    drawn = layer.data["features"]
+    assert 1 <= len(drawn) < len(every) and f"largest {len(drawn)} drawn" in layer.name
+    assert [f["properties"]["id"] for f in drawn] == [f["properties"]["id"] for f in every[: len(drawn)]]
+    assert sum(tool._vertices(f["geometry"]["coordinates"]) for f in drawn) <= 400 or len(drawn) == 1

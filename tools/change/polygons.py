@@ -25,6 +25,8 @@ from shapely.strtree import STRtree
 from tools.change.sources import Grid
 
 MAX_FEATURES = 3000
+BORDER_CAP = 4 * MAX_FEATURES  # patch pieces on block edges kept for merging; beyond it the smallest are dropped
+SIMPLIFY_PX = 0.75  # outline tolerance (pixels): pixel staircases become straight edges, 5-10x fewer vertices
 EIGHT = np.ones((3, 3), dtype=bool)
 _GEOD = Geod(ellps="WGS84")
 
@@ -50,6 +52,7 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
     border: list[tuple[object, float, int]] = []
     top: list[int] = []  # pixel counts of the largest interior patches kept as polygons (min-heap)
     changed = interior = 0
+    tolerance = SIMPLIFY_PX * min(abs(grid.transform.a), abs(grid.transform.e))
     prof = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint8",
             "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "nodata": 255,
             "transform": grid.transform}
@@ -95,6 +98,8 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
                     geoms.setdefault(int(val), []).append(shape(geom))
                 for lab, gl in geoms.items():
                     g = gl[0] if len(gl) == 1 else unary_union(gl)
+                    if not edge[lab]:  # pieces on block edges stay exact until they are merged
+                        g = g.simplify(tolerance, preserve_topology=True)
                     item = (g, float(sums[lab]), int(counts[lab]))
                     if edge[lab]:
                         border.append(item)
@@ -103,9 +108,15 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
                         heapq.heappush(top, int(counts[lab]))
                         if len(top) > MAX_FEATURES:
                             heapq.heappop(top)
-                if len(parts) > 4 * MAX_FEATURES:
+                if len(parts) > 2 * MAX_FEATURES:
                     parts = sorted(parts, key=lambda p: -p[2])[:MAX_FEATURES]
-    merged = _merge_border(border)
+                if len(border) > BORDER_CAP:
+                    # Memory must not grow with the scene: a noisy mask leaves pieces on every block edge. The
+                    # smallest pieces are counted as patches of their own and not drawn (the largest are kept).
+                    border.sort(key=lambda p: -p[2])
+                    interior += len(border) - BORDER_CAP // 2
+                    border = border[: BORDER_CAP // 2]
+    merged = [(g.simplify(tolerance, preserve_topology=True), v, n) for g, v, n in _merge_border(border)]
     return _to_geojson(parts + merged, grid, changed, interior + len(merged))
 
 
@@ -136,7 +147,7 @@ def _to_geojson(parts: list[tuple[object, float, int]], grid: Grid, changed: int
 
         def to_wgs84(coords: np.ndarray) -> np.ndarray:
             x, y = tr.transform(coords[:, 0], coords[:, 1])
-            return np.column_stack([x, y])
+            return np.round(np.column_stack([x, y]), 7)  # 1 cm: the file stays small, the outline unchanged
     for k, (g, s, n) in enumerate(parts[:MAX_FEATURES]):
         props = {"id": k + 1, "area_px": n, "mean_score": round(s / n, 4)}
         if grid.crs is not None:

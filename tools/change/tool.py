@@ -13,6 +13,28 @@ from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
 
 POLYGON_STYLE = {"color": "#e4572e", "weight": 1.5, "fillColor": "#e4572e", "fillOpacity": 0.35}
 SCORE_COLORMAP = "magma"
+MAP_MAX_VERTICES = 200_000  # polygons sent to the browser (~5 MB of GeoJSON); changes.geojson keeps them all
+
+
+def _vertices(coords) -> int:
+    """Number of positions in a GeoJSON coordinates array (any nesting)."""
+    if coords and isinstance(coords[0], (int, float)):
+        return 1
+    return sum(_vertices(c) for c in coords)
+
+
+def map_features(fc: dict, budget: int | None = None) -> dict:
+    """The largest patches (the file lists them largest first) whose outlines fit the vertex budget: a noisy
+    mask over a large scene outlines millions of vertices, more than a browser map draws."""
+    budget = MAP_MAX_VERTICES if budget is None else budget
+    kept, total = [], 0
+    for feature in fc["features"]:
+        n = _vertices(feature["geometry"]["coordinates"])
+        if kept and total + n > budget:
+            break
+        kept.append(feature)
+        total += n
+    return {**fc, "features": kept}
 
 
 def _date(item) -> dt.date | None:
@@ -115,12 +137,15 @@ def _result_layers(label: str, out_dir: Path, summary: dict, bounds: list[float]
     from tools.tiles import result_tile_url
 
     fc = json.loads((out_dir / "changes.geojson").read_text())
+    shown = map_features(fc)
+    drawn = "" if len(shown["features"]) == len(fc["features"]) else f", largest {len(shown['features'])} drawn"
     hi = SCORE_RANGE[summary["method"]]
     return [
         MapLayer(name=f"{label}: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
                  url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
                  legend={"low change": "#000004", "high change": "#fcfdbf"}),
-        MapLayer(name=f"{label}: changes ({summary['n_patches']} patches)", kind="geojson", data=fc, bounds=bounds,
+        MapLayer(name=f"{label}: changes ({summary['n_patches']} patches{drawn})", kind="geojson", data=shown,
+                 bounds=bounds,
                  style=POLYGON_STYLE, legend={"changed area": POLYGON_STYLE["color"]}, fly_to=True),
     ]
 
