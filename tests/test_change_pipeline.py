@@ -252,3 +252,28 @@ def test_change_polygons_are_simplified_but_keep_their_area(tmp_path):
     px_m2 = summary["pixel_size_m"] ** 2
     big = [f["properties"] for f in fc["features"] if f["properties"]["area_px"] >= 100]
     assert big and all(0.9 < p["area_m2"] / (p["area_px"] * px_m2) < 1.1 for p in big)
+
+
+def test_a_shifted_grid_is_read_without_a_warp_and_matches_one(monkeypatch):
+    """NAIP 2020 sits 0.2 px off NAIP 2015's grid: bilinear resampling from a plain windowed read gives what a
+    WarpedVRT gives (GDAL rounds to the source's integers: within 0.5), and a whole-pixel shift is an exact read."""
+    from rasterio.transform import Affine
+    from rasterio.windows import Window
+
+    from tools.change import sources
+    from tools.change.sources import AlignedReader, Grid, open_source
+
+    naip = geodata_path("naip-timeseries")
+    before = open_source(naip / "m_4709963_se_14_1_20150926.tif")
+    after = open_source(naip / "m_4709963_se_14_1_20200831.tif")
+    fast = AlignedReader(after, before.grid)
+    assert list(fast._shift.values()) == [pytest.approx((0.2, 0.2, 0.0))]
+    monkeypatch.setattr(sources, "_translation", lambda src, ref: None)
+    warped = AlignedReader(after, before.grid)
+    monkeypatch.undo()
+    whole = Window(0, 0, before.grid.width, before.grid.height)
+    for win in (whole, Window(100, 50, 300, 200), Window(900, 700, 34, 23)):
+        assert np.abs(fast._read_window(win) - warped._read_window(win)).max() <= 0.5
+    window_grid = Grid(before.grid.crs, before.grid.transform * Affine.translation(100, 60), 400, 300)
+    with AlignedReader(before, window_grid) as r, rasterio.open(before.files[0]) as src:
+        assert np.array_equal(r._read_window(Window(0, 0, 400, 300)), src.read(window=Window(100, 60, 400, 300)))
