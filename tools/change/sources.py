@@ -230,21 +230,24 @@ def _read_shifted(ds, idx: list[int], window: Window, dx: float, dy: float, noda
     ce, re_ = min(c0 + ww, ds.width), min(r0 + hh, ds.height)
     if ce > cs and re_ > rs:
         buf[:, rs - r0 : re_ - r0, cs - c0 : ce - c0] = ds.read(idx, window=Window(cs, rs, ce - cs, re_ - rs))
-    ok = np.isfinite(buf) & (buf != nodata)
-    buf = np.where(ok, buf, np.float32(0))
-    if fx == 0 and fy == 0:
+    if fx == 0 and fy == 0:  # a whole-pixel shift: the read is the answer
+        for band in buf:
+            band[~(np.isfinite(band) & (band != nodata))] = 0
         return buf
-    valid = ok.astype(np.float32)
-    wx = np.array([1 - fx, fx], np.float32)[: 1 + (fx > 0)]
-    wy = np.array([1 - fy, fy], np.float32)[: 1 + (fy > 0)]
-    num = np.zeros((len(idx), h, w), np.float32)
-    den = np.zeros((len(idx), h, w), np.float32)
-    for i, a in enumerate(wy):
-        for j, b in enumerate(wx):
-            v = valid[:, i : i + h, j : j + w]
-            num += a * b * buf[:, i : i + h, j : j + w]  # invalid samples are 0 in buf
-            den += a * b * v
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    out = np.zeros((len(idx), h, w), np.float32)
+    wx = [1 - fx, fx] if fx > 0 else [1.0]
+    wy = [1 - fy, fy] if fy > 0 else [1.0]
+    for k, band in enumerate(buf):  # band by band: a whole-strip read stays a few band-sized arrays
+        ok = np.isfinite(band) & (band != nodata)
+        band[~ok] = 0
+        valid = ok.astype(np.float32)
+        num, den = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+        for i, a in enumerate(wy):
+            for j, b in enumerate(wx):
+                num += np.float32(a * b) * band[i : i + h, j : j + w]  # invalid samples are 0 in band
+                den += np.float32(a * b) * valid[i : i + h, j : j + w]
+        np.divide(num, den, out=out[k], where=den > 0)
+    return out
 
 
 class AlignedReader:
