@@ -262,7 +262,8 @@ def compose(result: ToolResult, args: dict[str, Any], language: str) -> str:
     else:
         values = _VALUES.get(result.tool, lambda f, a, lang: dict(f))(facts, args, language)
         text = render(result.tool, "ok", language, values).replace("  ", " ").replace(" )", ")")
-        text = re.sub(r"\s+([.,;])", r"\1", text)
+        text = re.sub(r"\s+([.,])", r"\1", text)
+        text = re.sub(r"\s+;", "\u202f;" if language == "fr" else ";", text)  # French: narrow space before ';'
         if not text:
             text = facts_answer(result.tool, facts, language)
     if result.model and result.tool != "locate_place" and "Model" not in text and "Modèle" not in text:

@@ -76,6 +76,8 @@ def test_a_widespread_uncalibrated_result_is_explained(catalog):
     assert result.facts["changed_percent"] > 25 and "widespread" in result.facts["caveats"]
     for language, words in (("en", "scene-wide difference"), ("fr", "sur toute la scène")):
         assert words in compose(result, {"place": "Prairie Test"}, language)
+    french = compose(result, {"place": "Prairie Test"}, "fr")
+    assert "changement\u202f; " in french and " ;" not in french and "t;" not in french  # French punctuation
     earlier = detect_change(place="Prairie Test", start_date="2009-01-01", end_date="2016-01-01", method="zeroshot")
     assert earlier.facts["changed_percent"] < 20 and earlier.facts["caveats"] == []  # August 2009 -> September 2015
     assert "Note" not in compose(earlier, {"place": "Prairie Test"}, "en")
