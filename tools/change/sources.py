@@ -220,10 +220,9 @@ def _read_shifted(ds, idx: list[int], window: Window, dx: float, dy: float, noda
     neighbours left out of the weights, 0 where none is valid) at a fraction of the cost: GDAL re-warps the
     overlapping source blocks on every windowed read of a VRT."""
     h, w = int(window.height), int(window.width)
-    x0, y0 = window.col_off + dx, window.row_off + dy
-    fx, fy = x0 - math.floor(x0), y0 - math.floor(y0)
-    fx, fy = (0.0 if fx < 1e-6 else fx), (0.0 if fy < 1e-6 else fy)
-    c0, r0 = math.floor(x0 + 1e-6), math.floor(y0 + 1e-6)
+    x0, y0 = (round(v) if abs(v - round(v)) < 1e-6 else v for v in (window.col_off + dx, window.row_off + dy))
+    c0, r0 = math.floor(x0), math.floor(y0)
+    fx, fy = x0 - c0, y0 - r0
     ww, hh = w + (fx > 0), h + (fy > 0)
     buf = np.full((len(idx), hh, ww), nodata, np.float32)  # outside the source: nodata
     cs, rs = max(c0, 0), max(r0, 0)
