@@ -94,11 +94,12 @@ def read_label(pair: Pair) -> np.ndarray:
     return lab == 2 if pair.dataset == "OSCD" else lab > 127
 
 
-def labelled_pixels(pair: Pair) -> np.ndarray | None:
-    """Where the reference says something: None when every pixel is labelled, else changed | unchanged samples."""
+def labelled_pixels(pair: Pair, label: np.ndarray) -> np.ndarray | None:
+    """Where the reference says something: None when every pixel is labelled, else changed (`label`, from
+    `read_label`) | unchanged samples."""
     if pair.unchanged is None:
         return None
-    return read_label(pair) | (_read_band(pair.unchanged) > 127)
+    return label | (_read_band(pair.unchanged) > 127)
 
 
 def confusion(pred: np.ndarray, label: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -138,7 +139,8 @@ def evaluate(pairs: list[Pair], methods: list[str], progress: Callable[[str], No
                 summary = run_change(pair.before, pair.after, Path(tmp), method=method, head=head)
                 with rasterio.open(Path(tmp) / "mask.tif") as src:
                     mask = src.read(1)
-            label, labelled = read_label(pair), labelled_pixels(pair)
+            label = read_label(pair)
+            labelled = labelled_pixels(pair, label)
             valid = mask != 255 if labelled is None else (mask != 255) & labelled
             c = confusion(mask == 1, label, valid)
             entry = results.setdefault(pair.dataset, {}).setdefault(method, {"confusion": np.zeros(4, int),
