@@ -25,8 +25,7 @@ from shapely.strtree import STRtree
 from tools.change.sources import Grid
 
 MAX_FEATURES = 3000
-BORDER_CAP = 4 * MAX_FEATURES  # patch pieces on block edges kept for merging; beyond it the smallest are dropped
-SIMPLIFY_PX = 0.75  # outline tolerance (pixels): pixel staircases become straight edges, 5-10x fewer vertices
+SIMPLIFY_PX = 0.75  # outline tolerance (pixels): pixel staircases become straight edges, ~2x fewer vertices
 EIGHT = np.ones((3, 3), dtype=bool)
 _GEOD = Geod(ellps="WGS84")
 
@@ -53,12 +52,7 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
     top: list[int] = []  # pixel counts of the largest interior patches kept as polygons (min-heap)
     changed = interior = 0
     tolerance = SIMPLIFY_PX * min(abs(grid.transform.a), abs(grid.transform.e))
-    prof = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint8",
-            "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "nodata": 255,
-            "transform": grid.transform}
-    if grid.crs is not None:
-        prof["crs"] = grid.crs
-    with rasterio.open(score_path) as src, rasterio.open(mask_path, "w", **prof) as dst:
+    with rasterio.open(score_path) as src, rasterio.open(mask_path, "w", **grid.profile("uint8", 255)) as dst:
         for r in range(0, grid.height, block):
             for c in range(0, grid.width, block):
                 w = Window(c, r, min(block, grid.width - c), min(block, grid.height - r))
@@ -110,12 +104,6 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
                             heapq.heappop(top)
                 if len(parts) > 2 * MAX_FEATURES:
                     parts = sorted(parts, key=lambda p: -p[2])[:MAX_FEATURES]
-                if len(border) > BORDER_CAP:
-                    # Memory must not grow with the scene: a noisy mask leaves pieces on every block edge. The
-                    # smallest pieces are counted as patches of their own and not drawn (the largest are kept).
-                    border.sort(key=lambda p: -p[2])
-                    interior += len(border) - BORDER_CAP // 2
-                    border = border[: BORDER_CAP // 2]
     merged = [(g.simplify(tolerance, preserve_topology=True), v, n) for g, v, n in _merge_border(border)]
     return _to_geojson(parts + merged, grid, changed, interior + len(merged))
 
