@@ -13,7 +13,7 @@ from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
 
 POLYGON_STYLE = {"color": "#e4572e", "weight": 1.5, "fillColor": "#e4572e", "fillOpacity": 0.35}
 SCORE_COLORMAP = "magma"
-MAP_MAX_VERTICES = 200_000  # polygons sent to the browser (~5 MB of GeoJSON); changes.geojson keeps them all
+MAP_MAX_VERTICES = 200_000  # polygons sent to the browser (~6 MB of GeoJSON); changes.geojson keeps them all
 
 
 def _vertices(coords) -> int:
