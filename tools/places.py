@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from assistant.config import get_settings
-from assistant.errors import NotFoundError
-from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
+from tools.core.errors import NotFoundError
+from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progress
+from tools.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 

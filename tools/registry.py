@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assistant.errors import BadInputError, ModelUnavailableError
-from assistant.events import ProgressCallback, ToolResult, no_progress
+from tools.core.errors import BadInputError, ModelUnavailableError
+from tools.core.results import ProgressCallback, ToolResult, no_progress
 
 
 class LocatePlaceArgs(BaseModel):

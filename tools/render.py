@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import BadInputError
+from tools.core.errors import BadInputError
 
 PRESETS = ("truecolor", "falsecolor", "swir", "rgb")
 _PRESET_NAMES = {

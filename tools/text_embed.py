@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import ModelUnavailableError
+from tools.core.errors import ModelUnavailableError
 
 _LOCK = threading.Lock()
 _LOAD_LOCK = threading.Lock()

@@ -15,8 +15,8 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from assistant.config import get_settings
-from assistant.errors import BadInputError, NotFoundError
+from tools.core.errors import BadInputError, NotFoundError
+from tools.core.settings import get_settings
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 

@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import torch
 
-from assistant.config import get_settings
-from assistant.errors import ModelUnavailableError
+from tools.core.errors import ModelUnavailableError
+from tools.core.settings import get_settings
 
 
 @lru_cache(maxsize=1)

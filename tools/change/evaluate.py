@@ -16,7 +16,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
-from assistant.errors import BadInputError
+from tools.core.errors import BadInputError
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import joblib
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from assistant.config import get_settings
 from tools.change.evaluate import Pair, ab_pairs, confusion, metrics, oscd_pairs, read_label
+from tools.core.settings import get_settings
 
 VERSION = "3"
 SAMPLES_POS, SAMPLES_NEG = 6000, 12000

@@ -26,14 +26,14 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from assistant.errors import BadInputError
-from assistant.events import ProgressCallback, no_progress
 from tools.change.bands import BandMap, common_bands, fit_scaling, month_index, to_galileo
 from tools.change.cva import cva_score, otsu_threshold
 from tools.change.features import Regime, choose_regime, embed, galileo_distances
 from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
 from tools.change.polygons import polygonize_mask
 from tools.change.sources import BLOCK, AlignedReader, Grid, Source, check_overlap, open_source
+from tools.core.errors import BadInputError
+from tools.core.results import ProgressCallback, no_progress
 from tools.torch_device import batch_size
 
 METHODS = ("zeroshot", "head", "cva")

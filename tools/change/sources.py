@@ -23,8 +23,8 @@ from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from assistant.errors import BadInputError, NotFoundError
 from tools.change.bands import S2_ORDER_13, BandMap, band_map_from_count, band_map_from_names
+from tools.core.errors import BadInputError, NotFoundError
 
 BLOCK = 1024  # pixels per side of the blocks whole-grid passes read and write (memory bound, not scene bound)
 

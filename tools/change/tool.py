@@ -7,9 +7,9 @@ import hashlib
 import re
 from pathlib import Path
 
-from assistant.config import get_settings
-from assistant.errors import NotFoundError
-from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
+from tools.core.errors import NotFoundError
+from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progress
+from tools.core.settings import get_settings
 
 POLYGON_STYLE = {"color": "#e4572e", "weight": 1.5, "fillColor": "#e4572e", "fillOpacity": 0.35}
 SCORE_COLORMAP = "magma"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.config import get_settings
-from assistant.errors import ModelUnavailableError, SentinelleError
+from tools.core.errors import ModelUnavailableError, SentinelleError
+from tools.core.settings import get_settings
 
 HUB = "https://huggingface.co/nasaharvest/galileo/resolve/main/models/{size}/{name}"
 # sha256 of tiny/base are not known here (never downloaded on this machine): pooch checks none for them.

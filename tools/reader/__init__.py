@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from assistant.config import get_settings
-from assistant.errors import DataUnavailableError
-from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
+from tools.core.errors import DataUnavailableError
+from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progress
+from tools.core.settings import get_settings
 from tools.reader.inputs import ImageInput, load
 
 __all__ = ["read_image", "choose_backend", "footprint_layer"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from assistant.config import PROMPTS_DIR
+from tools.core.settings import PROMPTS_DIR
 
 _WORD = r"(?<![\w-]){}(?![\w-])"
 

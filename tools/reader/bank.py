@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.config import get_settings
-from assistant.errors import BadInputError
-from assistant.events import ProgressCallback, no_progress
+from tools.core.errors import BadInputError
+from tools.core.results import ProgressCallback, no_progress
+from tools.core.settings import get_settings
 
 RECIPE = "lite0-levels-flip4-viewtrain-logreg-v3"
 PROBE_C = 10.0

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.config import get_settings
-from assistant.errors import BadInputError, SentinelleError
+from tools.core.errors import BadInputError, SentinelleError
+from tools.core.settings import get_settings
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".img", ".vrt"}
 SENTINEL2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]

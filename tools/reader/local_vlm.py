@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.config import get_settings
-from assistant.errors import ModelUnavailableError
+from tools.core.errors import ModelUnavailableError
+from tools.core.settings import get_settings
 
 _lock = threading.Lock()
 

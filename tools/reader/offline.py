@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assistant.events import ProgressCallback, no_progress
+from tools.core.results import ProgressCallback, no_progress
 from tools.reader import answer as answers
 from tools.reader import bank
 from tools.reader.facts import cloud_facts, spectral_facts

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.config import PROMPTS_DIR, get_settings
-from assistant.errors import ModelUnavailableError
+from tools.core.errors import ModelUnavailableError
+from tools.core.settings import PROMPTS_DIR, get_settings
 
 LANGUAGE_NAMES = {"en": "English", "fr": "French"}
 

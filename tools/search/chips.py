@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import BadInputError
+from tools.core.errors import BadInputError
 
 WHOLE_SCENE_MAX_PIXELS = 4096 * 4096  # below this a scene's display RGB is read once and sliced
 

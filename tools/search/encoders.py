@@ -15,8 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from assistant.config import get_settings
-from assistant.errors import BadInputError, ModelUnavailableError
+from tools.core.errors import BadInputError, ModelUnavailableError
+from tools.core.settings import get_settings
 from tools.search.names import DEFAULT_ENCODER, RAW_ENCODER, SCENES_ENCODER
 
 PROJECTION_DIM = 256

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.events import ProgressCallback, no_progress
+from tools.core.results import ProgressCallback, no_progress
 from tools.search.describe import class_phrase, french_name
 from tools.search.encoders import DEFAULT_ENCODER, SCENES_ENCODER
 from tools.search.index import ChipIndex

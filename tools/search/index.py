@@ -23,8 +23,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.config import get_settings
-from assistant.errors import ModelUnavailableError
+from tools.core.errors import ModelUnavailableError
+from tools.core.settings import get_settings
 from tools.search.encoders import DEFAULT_ENCODER, collection_name
 
 # Budgets in vector *values* (rows x dim), so a 286-d index (the default encoder) scores 4.5x more rows exactly than

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assistant.config import get_settings
-from assistant.errors import BadInputError, NotFoundError
-from assistant.events import ProgressCallback, no_progress
+from tools.core.errors import BadInputError, NotFoundError
+from tools.core.results import ProgressCallback, no_progress
+from tools.core.settings import get_settings
 from tools.search.chips import (
     Chip,
     batched,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import BadInputError, NotFoundError
-from assistant.events import MapLayer, ProgressCallback, ToolResult, no_progress
+from tools.core.errors import BadInputError, NotFoundError
+from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progress
 from tools.search.describe import class_phrase, fold, mentioned_classes, to_english
 from tools.search.encoders import DEFAULT_ENCODER, SCENES_ENCODER, TextTower, get_encoder, has_text_tower
 from tools.search.index import ChipIndex, Filters, Hit, open_index
