@@ -62,7 +62,7 @@ class ToolOutcome:
 
 def run_tool_events(name: str, args: dict[str, Any], outcome: ToolOutcome) -> Iterator[Event]:
     """Run a tool in a worker thread; yield ToolStarted, ToolProgress*, ToolFinished, LayerAdded*."""
-    from tools.registry import run_tool
+    from assistant.registry import run_tool
 
     yield ToolStarted(call_id=outcome.call_id, name=name, args=args)
     progress_q: queue.Queue[tuple[float, str]] = queue.Queue()

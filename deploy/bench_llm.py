@@ -62,7 +62,7 @@ def run(concurrency: list[int], requests: int, image: str | None = None) -> list
     from langchain_core.messages import HumanMessage
 
     from assistant.llm import get_chat_model
-    from tools.registry import langchain_tools
+    from assistant.registry import langchain_tools
 
     model = get_chat_model()
     agent = model.bind_tools(langchain_tools())

@@ -93,14 +93,14 @@ def test_two_uploads_one_after_the_other_are_compared(tmp_data_dir, tmp_path):
 
 
 def test_tool_errors_become_an_answer_and_the_session_goes_on(monkeypatch):
-    import tools.registry
+    import assistant.registry
 
     def failing(name, args, progress):
         if args.get("place") == "Rennes":
             raise DataUnavailableError("sample data 'x' is not here: run `sentinelle data fetch`")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tools.registry, "run_tool", failing)
+    monkeypatch.setattr(assistant.registry, "run_tool", failing)
     session = Session()
     assistant = Assistant()
     events = list(assistant.stream("Where is Rennes?", session=session))
@@ -113,7 +113,7 @@ def test_tool_errors_become_an_answer_and_the_session_goes_on(monkeypatch):
 
 
 def test_progress_streams_while_the_tool_runs(monkeypatch):
-    import tools.registry
+    import assistant.registry
 
     release = threading.Event()
 
@@ -122,7 +122,7 @@ def test_progress_streams_while_the_tool_runs(monkeypatch):
         assert release.wait(10), "the stream did not deliver progress while the tool ran"
         return ToolResult(tool=name, facts={"name": "Rennes", "kind": "city", "lon": -1.68, "lat": 48.11})
 
-    monkeypatch.setattr(tools.registry, "run_tool", slow_tool)
+    monkeypatch.setattr(assistant.registry, "run_tool", slow_tool)
     stream = Assistant().stream("Where is Rennes?")
     assert isinstance(next(stream), ToolStarted)
     progress = next(stream)
@@ -133,7 +133,7 @@ def test_progress_streams_while_the_tool_runs(monkeypatch):
 
 
 def test_follow_up_question_reuses_the_context(monkeypatch):
-    import tools.registry
+    import assistant.registry
 
     seen = []
 
@@ -141,7 +141,7 @@ def test_follow_up_question_reuses_the_context(monkeypatch):
         seen.append((name, args))
         return ToolResult(tool=name, facts={"changed_percent": 4.2})
 
-    monkeypatch.setattr(tools.registry, "run_tool", record)
+    monkeypatch.setattr(assistant.registry, "run_tool", record)
     session = Session()
     assistant = Assistant()
     list(assistant.stream("What changed in Paris between 2016 and 2017?", session=session))
@@ -324,7 +324,7 @@ def test_nothing_found_says_which_dates_the_catalog_holds(monkeypatch):
     import sys
     from types import SimpleNamespace
 
-    import tools.registry
+    import assistant.registry
     from assistant.errors import NotFoundError
 
     def nothing(name, args, progress):
@@ -336,7 +336,7 @@ def test_nothing_found_says_which_dates_the_catalog_holds(monkeypatch):
     fake_catalog = SimpleNamespace(open_catalog=lambda: SimpleNamespace(
         items=lambda: [], search=lambda bbox=None, **kw: boxes.append(bbox) or [item]))
     monkeypatch.setitem(sys.modules, "tools.catalog", fake_catalog)
-    monkeypatch.setattr(tools.registry, "run_tool", nothing)
+    monkeypatch.setattr(assistant.registry, "run_tool", nothing)
     answer = list(Assistant().stream("Find Sentinel-2 scenes of Paris in 2019"))[-1].answer
     assert "found nothing" in answer and "2016-11-30" in answer and "sentinel-2" in answer
     assert boxes[0][0] < 2.35 < boxes[0][2]  # searched around Paris

@@ -1,1 +1,1 @@
-"""The assistant's tools: plain library functions first, wrapped for the agent in `tools.registry`."""
+"""The assistant's library: plain functions returning `ToolResult`s, wrapped for the agent in `assistant.registry`."""

@@ -344,7 +344,7 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
 @lru_cache(maxsize=1)
 def _extra_stopwords() -> frozenset[str]:
     """Lower-case words of the routing examples: vocabulary of questions, hence not place names."""
-    from assistant.planner.router import load_tool_specs
+    from assistant.tool_specs import load_tool_specs
 
     words: set[str] = set()
     for spec in load_tool_specs().values():

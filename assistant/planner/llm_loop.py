@@ -115,7 +115,7 @@ def run_llm_loop(
     from langchain_core.messages import ToolMessage
 
     from assistant.agent import ToolOutcome, run_tool_events, update_context
-    from tools.registry import TOOL_NAMES, langchain_tools
+    from assistant.registry import TOOL_NAMES, langchain_tools
 
     settings = agent.settings
     timeout = float(settings.llm_timeout_s)

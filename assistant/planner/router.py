@@ -14,12 +14,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant.config import PROMPTS_DIR, get_settings
+from assistant.config import get_settings
 from assistant.planner.arguments import (
     NUMBER_WORDS,
     DateRange,
@@ -31,18 +30,10 @@ from assistant.planner.arguments import (
     scan_dates,
     unknown_place,
 )
+from assistant.tool_specs import TOOLS, ToolSpec, load_tool_specs  # noqa: F401 - TOOLS re-exported
 from tools.places import normalize
 
 log = logging.getLogger(__name__)
-
-TOOLS = ("locate_place", "find_scenes", "read_image", "detect_change", "none")
-
-
-@dataclass
-class ToolSpec:
-    name: str
-    description: str
-    examples: list[str]
 
 
 @dataclass
@@ -55,27 +46,6 @@ class Plan:
     clarify: str | None = None  # key of the clarifying question (prompts/answers/clarify.<lang>.md)
     scores: dict[str, float] = field(default_factory=dict)
     follow_up: bool = False
-
-
-def _section(text: str, title: str) -> str:
-    m = re.search(rf"^## {re.escape(title)}\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
-    return m.group(1).strip() if m else ""
-
-
-@lru_cache(maxsize=1)
-def load_tool_specs(root: Path | None = None) -> dict[str, ToolSpec]:
-    """Tool descriptions and routing examples from prompts/tools/<tool>.md."""
-    folder = root or PROMPTS_DIR / "tools"
-    specs = {}
-    for name in TOOLS:
-        text = (folder / f"{name}.md").read_text(encoding="utf-8")
-        examples = []
-        for lang in ("en", "fr"):
-            lines = _section(text, f"examples {lang}").splitlines()
-            examples += [line[2:].strip() for line in lines if line[:2] == "- "]
-        specs[name] = ToolSpec(name=name, description=" ".join(_section(text, "description").split()),
-                               examples=examples)
-    return specs
 
 
 # --- cue rules: (pattern on the normalised text, tool, weight) ------------------------------------------------

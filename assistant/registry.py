@@ -1,4 +1,5 @@
-"""The four agent tools: names, argument schemas, descriptions (from prompts/tools/*.md) and the functions behind.
+"""The four agent tools over the library functions of `tools/`: names, argument schemas, descriptions (from
+`prompts/tools/*.md`) and the functions behind.
 
 The tool modules are imported when a tool runs, not here: they pull heavy dependencies (torch, rasterio,
 chromadb), and the router must be able to plan without them. `run_tool` is what the agent calls (with a
@@ -14,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from assistant.tool_specs import load_tool_specs
 from tools.core.errors import BadInputError, ModelUnavailableError
 from tools.core.results import ProgressCallback, ToolResult, no_progress
 
@@ -62,8 +64,6 @@ TOOL_NAMES = tuple(TOOL_TABLE)
 
 def tool_description(name: str) -> str:
     """The `## description` section of prompts/tools/<name>.md."""
-    from assistant.planner.router import load_tool_specs
-
     return load_tool_specs()[name].description
 
 
