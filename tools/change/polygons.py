@@ -123,6 +123,21 @@ def _merge_border(border: list[tuple[object, float, int]]) -> list[tuple[object,
     return out
 
 
+def valid_polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """`geom` as a valid (OGC) polygon or multipolygon.
+
+    Simplifying outlines and rounding reprojected coordinates can make a ring touch or cross itself (seen on real
+    outputs: Nanjing, Pucallpa, Bordeaux, Rennes), which PostGIS, QGIS and geopandas reject; `make_valid` repairs
+    it and the lines or points a repair may leave are dropped, since only the areas are change patches.
+    """
+    if geom.is_valid:
+        return geom
+    fixed = shapely.make_valid(geom)
+    polys = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, shapely.Polygon | shapely.MultiPolygon)]
+    flat = [p for g in polys for p in getattr(g, "geoms", [g]) if not p.is_empty]
+    return shapely.MultiPolygon(flat) if len(flat) > 1 else (flat[0] if flat else shapely.Polygon())
+
+
 def _to_geojson(parts: list[tuple[object, float, int]], grid: Grid, changed: int, n_patches: int) -> dict:
     px_area = pixel_area_m2(grid)
     parts.sort(key=lambda p: -p[2])
@@ -139,12 +154,15 @@ def _to_geojson(parts: list[tuple[object, float, int]], grid: Grid, changed: int
     for k, (g, s, n) in enumerate(parts[:MAX_FEATURES]):
         props = {"id": k + 1, "area_px": n, "mean_score": round(s / n, 4)}
         if grid.crs is not None:
-            g4326 = shapely.transform(g, to_wgs84)
+            g4326 = valid_polygonal(shapely.transform(g, to_wgs84))
+            if g4326.is_empty:
+                continue
             geo = mapping(g4326)
             area = abs(_GEOD.geometry_area_perimeter(g4326)[0])
             cen = g4326.centroid
             props.update(area_m2=round(area, 1), centroid=[round(cen.x, 6), round(cen.y, 6)])
         else:
+            g = valid_polygonal(g)
             geo = mapping(g)
             cen = g.centroid
             props.update(area_m2=None, centroid=[round(cen.x, 1), round(cen.y, 1)])
