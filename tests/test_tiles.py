@@ -1,4 +1,7 @@
-"""XYZ tiles of catalog scenes and result rasters: real imagery at zooms 10-16, refusals outside the catalog."""
+"""XYZ tiles of catalog scenes and result rasters: real imagery at zooms 10-16, refusals outside the catalog.
+
+The routes (`assistant.ui.tiles_routes`) are tested over HTTP; the library renderers (`tools.tiles`) directly.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ def served(tmp_path_factory):
     """A catalog with one scene per kind, a non-georeferenced image, and a test client on the tile router."""
     with module_data_dir(tmp_path_factory, "tiles-data") as root:
         from tools.catalog import open_catalog
-        from tools.tiles import router
+        from assistant.ui.tiles_routes import router
 
         report = open_catalog().ingest([geodata_path(rel) for rel in SCENES.values()]
                                        + [geodata_path("levir-dsifn-samples/LEVIR/A/test_2_0000_0000.png")])
@@ -155,3 +158,23 @@ def test_result_tiles_only_under_results(served):
     assert client.get(f"/tiles/results/change/link.tif/14/{tile.x}/{tile.y}.png").status_code == 404
     with pytest.raises(Exception, match="not under the results folder"):
         result_tile_url(root / cog)
+
+
+def test_renderers_are_plain_library_calls_with_library_errors(served):
+    """The route's bytes come from the renderer; refusals are SentinelleErrors (the route maps them to 404/400)."""
+    from tools.core.errors import BadInputError, NotFoundError
+    from tools.tiles import render_scene_tile, render_url_tile, scene_tile_url
+
+    client, items, photo, _ = served
+    s2 = items["sentinel-2"]
+    tile = _centre_tile(s2, 13)
+    png = render_scene_tile(s2.id, 13, tile.x, tile.y)
+    assert png == client.get(f"/tiles/scenes/{s2.id}/13/{tile.x}/{tile.y}.png").content
+    assert render_url_tile(scene_tile_url(s2.id), 13, tile.x, tile.y) == png
+    with pytest.raises(BadInputError, match="unknown display preset"):
+        render_scene_tile(s2.id, 13, tile.x, tile.y, preset="nonsense")
+    for item_id, z in [("nope", 1), (photo.id, 1), (s2.id, 40)]:
+        with pytest.raises(NotFoundError):
+            render_scene_tile(item_id, z, 0, 0)
+    assert render_url_tile("/tiles/scenes/nope/{z}/{x}/{y}.png", 1, 0, 0) is None
+    assert render_url_tile("https://example.test/{z}/{x}/{y}.png", 1, 0, 0) is None

@@ -1,8 +1,10 @@
-"""XYZ PNG tiles (rio-tiler) for catalog scenes and result rasters, served by the app's own server.
+"""XYZ PNG tiles (rio-tiler) of catalog scenes and result rasters: the URL templates and the renderers.
 
-Only two things can be served: the COG of a catalog item (looked up by a validated id, never by a path) and
-rasters under `<data_dir>/results/` (the path is resolved and must stay inside that folder). Scene tiles use the
-item's stored 2-98 percentiles, so tiles of one scene match at every zoom; outside the footprint is transparent.
+The HTTP routes live in the app (`assistant/ui/tiles_routes.py`); the HTML report calls the renderers directly
+(`render_url_tile`, the inverse of the two URL builders). Only two things can be rendered: the COG of a catalog
+item (looked up by a validated id, never by a path) and rasters under `<data_dir>/results/` (the path is resolved
+and must stay inside that folder). Scene tiles use the item's stored 2-98 percentiles, so tiles of one scene match
+at every zoom; outside the footprint is transparent.
 """
 
 from __future__ import annotations
@@ -11,18 +13,14 @@ import re
 import threading
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote, urlencode
-
-from fastapi import APIRouter, HTTPException, Query, Response
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from tools.core.errors import BadInputError, NotFoundError
 from tools.core.settings import get_settings
 
-router = APIRouter(prefix="/tiles", tags=["tiles"])
-
+PREFIX = "/tiles"
+_XYZ = "/{z}/{x}/{y}.png"
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
-_PNG = "image/png"
-_CACHE_HEADERS = {"Cache-Control": "public, max-age=3600"}
 _GDAL_LOCK = threading.Semaphore(2)  # at most two tile reads at once on a 2-core machine
 
 
@@ -35,6 +33,7 @@ def scene_tile_url(item_id: str, preset: str | None = None) -> str:
 
 
 def results_root() -> Path:
+    """The only folder result tiles are rendered from."""
     return (get_settings().data_dir / "results").resolve()
 
 
@@ -58,32 +57,33 @@ def _scene(item_id: str):
     from tools.catalog import asset_path, open_catalog
 
     if not _ID_RE.match(item_id):
-        raise HTTPException(status_code=404, detail="unknown scene")
+        raise NotFoundError("unknown scene")
     try:
         item = open_catalog().get(item_id)
     except NotFoundError:
-        raise HTTPException(status_code=404, detail="unknown scene") from None
+        raise NotFoundError("unknown scene") from None
     if not item.properties.get("sentinelle:georeferenced"):
-        raise HTTPException(status_code=404, detail="scene has no location")
+        raise NotFoundError("scene has no location")
     path = asset_path(item)
     if not path.is_file():
-        raise HTTPException(status_code=404, detail="scene file missing")
+        raise NotFoundError("scene file missing")
     return item, path
 
 
 def render_scene_tile(item_id: str, z: int, x: int, y: int, preset: str | None = None) -> bytes | None:
-    """PNG bytes of one tile of a catalog scene (None when the tile lies outside the scene)."""
+    """PNG bytes of one tile of a catalog scene (None when the tile lies outside the scene).
+
+    Raises NotFoundError (unknown or unlocated scene, tile outside the pyramid), BadInputError (unknown preset).
+    """
     from rio_tiler.errors import TileOutsideBounds
     from rio_tiler.io import Reader
 
     from tools.render import display_indexes, stats_for
 
+    check_tile(z, x, y)
     item, path = _scene(item_id)
     props = item.properties
-    try:
-        indexes = display_indexes(props.get("eo:bands") or [], preset, props.get("constellation"))
-    except BadInputError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    indexes = display_indexes(props.get("eo:bands") or [], preset, props.get("constellation"))
     stats = props.get("sentinelle:stats")
     with _GDAL_LOCK, Reader(str(path)) as src:
         if not src.tile_exists(x, y, z):
@@ -150,27 +150,17 @@ def _percentiles_of(img) -> tuple[list[float], list[float]]:
     return low, high
 
 
-@router.get("/scenes/{item_id}/{z}/{x}/{y}.png")
-def scene_tile(item_id: str, z: int, x: int, y: int, preset: str | None = Query(None)) -> Response:
-    """One 256x256 PNG tile of a catalog scene; 204 when the tile is outside the scene, 404 for unknown ids."""
-    _check_zxy(z, x, y)
-    png = render_scene_tile(item_id, z, x, y, preset)
-    if png is None:
-        return Response(status_code=204)
-    return Response(content=png, media_type=_PNG, headers=_CACHE_HEADERS)
-
-
 # --- result tiles --------------------------------------------------------------------------------------------------
 
 
-def _result_path(relpath: str) -> Path:
+def result_path(relpath: str) -> Path:
     """A file under the results folder; anything that resolves outside it (../, links, absolute) is refused."""
     root = results_root()
     if not relpath or "\x00" in relpath or relpath.startswith(("/", "\\")):
-        raise HTTPException(status_code=404, detail="unknown result")
+        raise NotFoundError("unknown result")
     candidate = (root / relpath).resolve()
     if not candidate.is_relative_to(root) or not candidate.is_file():
-        raise HTTPException(status_code=404, detail="unknown result")
+        raise NotFoundError("unknown result")
     return candidate
 
 
@@ -191,38 +181,62 @@ def _result_stats(path: str, mtime: float) -> tuple[float, float]:
     return float(lo), float(hi if hi > lo else lo + 1)
 
 
-@router.get("/results/{relpath:path}/{z}/{x}/{y}.png")
-def result_tile(relpath: str, z: int, x: int, y: int, colormap: str = Query("viridis"),
-                rescale: str | None = Query(None)) -> Response:
-    """One PNG tile of a result raster (band 1, colour-mapped); only files under `<data_dir>/results/`."""
+def render_result_tile(relpath: str, z: int, x: int, y: int, colormap: str = "viridis",
+                       rescale: str | None = None) -> bytes | None:
+    """PNG bytes of one tile of a result raster (band 1, colour-mapped; `rescale` is 'min,max', else its 2-98
+    percentiles); None when the tile lies outside the raster. Only files under `<data_dir>/results/`.
+
+    Raises NotFoundError (unknown result, tile outside the pyramid), BadInputError (colormap, rescale).
+    """
     from rio_tiler.colormap import cmap
     from rio_tiler.errors import TileOutsideBounds
     from rio_tiler.io import Reader
 
-    _check_zxy(z, x, y)
-    path = _result_path(relpath)
+    check_tile(z, x, y)
+    path = result_path(relpath)
     try:
         colors = cmap.get(colormap.lower())
     except Exception:  # noqa: BLE001 - rio-tiler raises InvalidColorMapName
-        raise HTTPException(status_code=400, detail=f"unknown colormap '{colormap}'") from None
+        raise BadInputError(f"unknown colormap '{colormap}'") from None
     if rescale:
         try:
             low, high = (float(v) for v in rescale.split(","))
         except ValueError:
-            raise HTTPException(status_code=400, detail="rescale is 'min,max'") from None
+            raise BadInputError("rescale is 'min,max'") from None
     else:
         low, high = _result_stats(str(path), path.stat().st_mtime)
     with _GDAL_LOCK, Reader(str(path)) as src:
         if not src.tile_exists(x, y, z):
-            return Response(status_code=204)
+            return None
         try:
             img = src.tile(x, y, z, indexes=1)
         except TileOutsideBounds:
-            return Response(status_code=204)
+            return None
     img = img.rescale(in_range=[(low, high)])
-    return Response(content=img.render(img_format="PNG", colormap=colors), media_type=_PNG, headers=_CACHE_HEADERS)
+    return img.render(img_format="PNG", colormap=colors)
 
 
-def _check_zxy(z: int, x: int, y: int) -> None:
+def check_tile(z: int, x: int, y: int) -> None:
+    """A tile of the Web-Mercator pyramid (zoom 0-24), else NotFoundError."""
     if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
-        raise HTTPException(status_code=404, detail="no such tile")
+        raise NotFoundError("no such tile")
+
+
+def render_url_tile(url: str, z: int, x: int, y: int) -> bytes | None:
+    """PNG bytes of one tile of a template made by `scene_tile_url` or `result_tile_url` (the inverse of those
+    two), rendered as the tile route would; None where the route answers without an image (outside the raster,
+    unknown scene or result, bad parameter, or a URL that is not one of these templates)."""
+    parts = urlsplit(url)
+    if not parts.path.startswith(PREFIX + "/") or not parts.path.endswith(_XYZ):
+        return None
+    path = unquote(parts.path[: -len(_XYZ)])  # a router sees the decoded path
+    query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+    try:
+        if path.startswith(f"{PREFIX}/scenes/"):
+            return render_scene_tile(path.removeprefix(f"{PREFIX}/scenes/"), z, x, y, query.get("preset"))
+        if path.startswith(f"{PREFIX}/results/"):
+            return render_result_tile(path.removeprefix(f"{PREFIX}/results/"), z, x, y,
+                                      colormap=query.get("colormap", "viridis"), rescale=query.get("rescale"))
+    except (NotFoundError, BadInputError):
+        return None
+    return None

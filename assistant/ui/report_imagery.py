@@ -1,7 +1,7 @@
 """Imagery inlined into the HTML report: each tile layer becomes one PNG overlay, so the page works with no server.
 
-The mosaic is made of the very tiles the live map shows (`tools.tiles`' renderers, called in-process with the
-layer URL's parameters), at the deepest zoom where the layer's bounds fit in `max_tiles` Web-Mercator tiles.
+The mosaic is made of the very tiles the live map shows (`tools.tiles.render_url_tile`, called in-process on the
+layer's URL template), at the deepest zoom where the layer's bounds fit in `max_tiles` Web-Mercator tiles.
 Stitched Mercator tiles line up exactly under Leaflet's `imageOverlay`, which stretches linearly in projected space.
 """
 
@@ -11,7 +11,6 @@ import base64
 import io
 import logging
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from morecantile import tms
 
@@ -19,31 +18,6 @@ log = logging.getLogger(__name__)
 
 TILE = 256
 MERCATOR = tms.get("WebMercatorQuad")
-_XYZ = "/{z}/{x}/{y}.png"
-
-
-def _tile_png(url: str, z: int, x: int, y: int) -> bytes | None:
-    """PNG bytes of one tile of a `/tiles/...` XYZ template, rendered as its route would; None when the route
-    would answer without an image (outside the raster: 204; unknown scene or result, bad parameter: 4xx)."""
-    from fastapi import HTTPException
-
-    from tools import tiles
-
-    parts = urlsplit(url)
-    if not parts.path.endswith(_XYZ):
-        return None
-    path = unquote(parts.path[: -len(_XYZ)])  # the router sees the decoded path
-    query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
-    try:
-        if path.startswith("/tiles/scenes/"):
-            return tiles.render_scene_tile(path.removeprefix("/tiles/scenes/"), z, x, y, query.get("preset"))
-        if path.startswith("/tiles/results/"):  # no renderer apart from the route: call it as a plain function
-            relpath, colormap = path.removeprefix("/tiles/results/"), query.get("colormap", "viridis")
-            response = tiles.result_tile(relpath, z, x, y, colormap=colormap, rescale=query.get("rescale"))
-            return bytes(response.body) if response.status_code == 200 else None
-    except HTTPException:
-        return None
-    return None
 
 
 def _tiles_for(bounds: list[float], max_tiles: int) -> list[Any]:
@@ -63,6 +37,8 @@ def inline_tile_layer(layer: dict[str, Any], max_tiles: int = 16) -> dict[str, A
     import numpy as np
     from PIL import Image
 
+    from tools.tiles import render_url_tile
+
     url, bounds = layer.get("url"), layer.get("bounds")
     if layer.get("kind") != "tiles" or not url or not bounds or not url.startswith("/tiles/"):
         return None
@@ -73,7 +49,7 @@ def inline_tile_layer(layer: dict[str, Any], max_tiles: int = 16) -> dict[str, A
     x0, y0 = min(xs), min(ys)
     mosaic = Image.new("RGBA", ((max(xs) - x0 + 1) * TILE, (max(ys) - y0 + 1) * TILE))
     for t in tiles:
-        png = _tile_png(url, t.z, t.x, t.y)
+        png = render_url_tile(url, t.z, t.x, t.y)
         if png is not None:
             tile = Image.open(io.BytesIO(png)).convert("RGBA")
             mosaic.paste(tile, ((t.x - x0) * TILE, (t.y - y0) * TILE))

@@ -73,13 +73,13 @@ def _warm_up() -> None:
 
 
 def _tiles_router():
-    """The tile endpoints from `tools.tiles`; the app still runs (no imagery) when that module fails to import."""
+    """The tile endpoints (`assistant.ui.tiles_routes`); the app still runs (no imagery) when they fail to import."""
     try:
         # rio_tiler imported lazily by many tile threads at once fails on its circular imports ("partially
         # initialized module"), so it is imported here, once, before any request.
         import rio_tiler.io  # noqa: F401
 
-        from tools.tiles import router
+        from assistant.ui.tiles_routes import router
     except Exception as exc:  # noqa: BLE001 - show the chat even when the tile server is broken
         log.warning("tile routes unavailable: %s", exc)
         return None
