@@ -26,8 +26,7 @@ demo: install
 	$(BIN)/sentinelle data fetch
 	$(BIN)/sentinelle demo-catalog
 	$(BIN)/sentinelle index
-	$(BIN)/sentinelle change train-head --if-missing
-	$(BIN)/sentinelle serve
+	$(BIN)/sentinelle serve    # fits the change heads in the background (zero-shot answers until then)
 
 serve: install
 	$(BIN)/sentinelle serve

@@ -65,7 +65,9 @@ def models_status() -> str:
         "auto": "image reader: **auto** (vLLM when reachable, else offline facts)",
     }[s.vlm_backend]
     network = "offline" if s.offline else "online"
-    return f"{llm} · {vlm} · {network}"
+    from assistant.head_fitting import status_line
+
+    return f"{llm} · {vlm} · {status_line()} · {network}"
 
 
 class Handlers:

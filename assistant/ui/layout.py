@@ -66,7 +66,7 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
     with gr.Blocks(title="Sentinelle") as demo:
         sid = gr.State(None)
         gr.Markdown("## Sentinelle — ask about satellite imagery")
-        gr.Markdown(models_status(), elem_id="sn-status")
+        status = gr.Markdown(models_status(), elem_id="sn-status")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=360):
                 chatbot = gr.Chatbot(
@@ -135,6 +135,7 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
             return handlers.clear(current), gr.Textbox(visible=False), gr.File(value=None, visible=False)
 
         demo.load(on_load, None, [sid, chatbot, map_view], queue=False)
+        demo.load(models_status, None, [status], queue=False)  # the change method changes once the heads are fitted
         box.submit(on_submit, [box, sid], [chatbot, box], concurrency_limit=16, concurrency_id="chat")
         share_btn.click(on_share, [sid], [link], queue=False)
         export_btn.click(on_export, [sid], [downloads], concurrency_limit=4)

@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from assistant import head_fitting
 from assistant.config import get_settings
 from assistant.errors import SentinelleError
 from assistant.ui.handlers import Handlers, default_assistant
@@ -103,8 +104,10 @@ def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> 
         if warm_on_start:
             thread = threading.Thread(target=_warm_up, name="warm-up", daemon=True)
             thread.start()
+            head_fitting.start()  # the page opens now; detect_change uses zero-shot until the heads exist
         yield
         if thread is not None:
+            head_fitting.stop()
             thread.join(timeout=30)
 
     app = FastAPI(title="Sentinelle", lifespan=lifespan)

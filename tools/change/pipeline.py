@@ -130,7 +130,12 @@ def prepare(
                     "these images differ: use --method zeroshot"
                 )
             head = None
+    extras: dict = {}
     if method == "auto":
+        from tools.change.head import head_path
+
+        if head is None and regime.name in ("s2", "vhr") and not head_path(regime.name).exists():
+            extras["head_missing"] = True  # said in the answer: the head is fitted in the background
         method = "head" if head is not None else "zeroshot"
     return ChangeJob(
         b,
@@ -142,7 +147,7 @@ def prepare(
         encoder_size,
         frac,
         head,
-        {"stats": stats},
+        {"stats": stats, **extras},
     )
 
 
@@ -334,7 +339,8 @@ WIDESPREAD_PERCENT = 25.0  # an uncalibrated (Otsu) mask this large is more like
 def caveats(summary: dict) -> list[str]:
     """Reasons to read a result with care, as codes the answers explain: `season` (the dates fall in different
     seasons), `widespread` (Otsu flagged a large share of the scene: a threshold that splits the score histogram
-    in two always flags something, so a scene-wide shift reads as change)."""
+    in two always flags something, so a scene-wide shift reads as change), `head_missing` (`auto` answered with
+    zero-shot because the trained head for this imagery is not fitted yet)."""
     out = []
     months = [str((summary.get(k) or {}).get("date") or "")[5:7] for k in ("before", "after")]
     if all(m.isdigit() for m in months):
@@ -343,6 +349,8 @@ def caveats(summary: dict) -> list[str]:
             out.append("season")
     if summary.get("method") in ("zeroshot", "cva") and summary.get("changed_percent", 0.0) >= WIDESPREAD_PERCENT:
         out.append("widespread")
+    if summary.get("head_missing"):
+        out.append("head_missing")
     return out
 
 
@@ -368,6 +376,7 @@ def _summary(job: ChangeJob, poly: dict, threshold: float, n_valid: int, out_dir
             "scene_id": job.after.scene_id,
         },
         "method": job.method,
+        "head_missing": bool(job.extras.get("head_missing")),
         "model": model,
         "regime": job.regime.name,
         "patch_size": job.regime.patch_size,

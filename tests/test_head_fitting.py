@@ -1,0 +1,51 @@
+"""The page opens before the change heads are fitted: zero-shot answers say so, and fitting runs in the background."""
+
+from __future__ import annotations
+
+import time
+
+from test_change_pipeline import _crop_city
+
+from assistant import head_fitting
+from assistant.answers import compose
+from tools.change.pipeline import run_change
+from tools.core.results import ToolResult
+
+
+def test_auto_without_a_fitted_head_answers_zero_shot_and_says_why(tmp_data_dir, tmp_path):
+    before = _crop_city("rennes", 1, tmp_path / "imgs_1", size=48)
+    after = _crop_city("rennes", 2, tmp_path / "imgs_2", size=48)
+    summary = run_change(before, after, tmp_path / "out", method="auto")
+    assert summary["method"] == "zeroshot" and "head_missing" in summary["caveats"]
+    assert head_fitting.state() == "missing" and "zero-shot" in head_fitting.status_line()
+
+    result = ToolResult(tool="detect_change", facts={k: summary[k] for k in ("method", "changed_percent", "caveats")})
+    assert "not fitted on this server yet" in compose(result, {"place": "Rennes"}, "en")
+    assert "pas encore ajusté" in compose(result, {"place": "Rennes"}, "fr")
+
+
+def test_a_cached_head_removes_the_caveat(tmp_data_dir, tmp_path, monkeypatch):
+    from tools.change import head as head_module
+
+    monkeypatch.setattr(head_module, "head_path", lambda regime: tmp_path / "fitted.joblib")
+    (tmp_path / "fitted.joblib").write_bytes(b"")  # present but unreadable: load_head falls back to zero-shot
+    before = _crop_city("rennes", 1, tmp_path / "imgs_1", size=48)
+    after = _crop_city("rennes", 2, tmp_path / "imgs_2", size=48)
+    summary = run_change(before, after, tmp_path / "out", method="auto")
+    assert summary["method"] == "zeroshot" and "head_missing" not in summary["caveats"]
+    assert head_fitting.state() == "ready"
+
+
+def test_fitting_starts_once_in_a_child_process_and_stops_with_the_server(tmp_data_dir):
+    assert head_fitting.start()
+    try:
+        assert head_fitting.state() == "fitting"
+        assert not head_fitting.start()  # already running: not started twice
+        assert "background" in head_fitting.status_line()
+    finally:
+        head_fitting.stop()
+    deadline = time.monotonic() + 30
+    while head_fitting.state() == "fitting" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert head_fitting.state() == "failed"  # stopped before the heads existed
+    assert (tmp_data_dir / "logs" / "train-head.log").is_file()
