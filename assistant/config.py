@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, cast
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from tools.core import settings as _tool_settings
 from tools.core.settings import PROJECT_ROOT, PROMPTS_DIR, ToolSettings
@@ -44,6 +44,18 @@ class Settings(ToolSettings):
     share: bool = Field(False, description="Ask Gradio for a public share link (needs internet).")
     public_url: str | None = Field(None, description="Public base URL used in deep links, when behind a proxy.")
     upload_max_mb: float = Field(200.0, description="Largest accepted upload, MB.")
+
+    # --- share links ------------------------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        None, description="Signs share links (HMAC-SHA256); when unset, a random key kept in <data_dir>/secret_key."
+    )
+    link_max_age_days: float | None = Field(None, description="Share links older than this are refused; none: never.")
+    link_max_chars: int = Field(4096, description="Longest `?s=` link token accepted, characters.")
+    link_max_bytes: int = Field(2_000_000, description="Largest session a link token may decompress to, bytes.")
+    snapshot_max_bytes: int = Field(20_000_000, description="Largest server-side share snapshot saved or loaded.")
+    sessions_max_mb: float = Field(
+        256.0, description="Memory budget of the live sessions (compressed); the least recently used go first."
+    )
 
 
 _tool_settings.use_settings_class(Settings)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
-import zlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -50,11 +47,14 @@ class Session(BaseModel):
         self.layers.append(layer)
 
     def to_token(self) -> str:
-        """Compact URL-safe token of the whole state (for small sessions; large ones are stored server-side)."""
-        raw = zlib.compress(self.model_dump_json(exclude_none=True).encode(), 9)
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        """Compact, signed URL-safe token of the whole state (small sessions; large ones are stored server-side)."""
+        from assistant.links import sign
+
+        return sign(self.model_dump_json(exclude_none=True).encode())
 
     @classmethod
     def from_token(cls, token: str) -> Session:
-        padded = token + "=" * (-len(token) % 4)
-        return cls.model_validate(json.loads(zlib.decompress(base64.urlsafe_b64decode(padded))))
+        """The session of a token made by this server; `LinkRefused` when it is altered, expired or too large."""
+        from assistant.links import unsign
+
+        return cls.model_validate_json(unsign(token))

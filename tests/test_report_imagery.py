@@ -41,7 +41,8 @@ def test_report_inlines_scene_imagery_where_it_lies(scene):
         )
     )
     page = report_html(session)
-    state = json.loads(re.search(r"<script>SentinelleMap\.embedded\((.*?)\);</script>", page, re.S).group(1))
+    state = json.loads(re.search(r"<script type='application/json' id='sn-map-state'>(.*?)</script>", page,
+                                 re.S).group(1))
     by_name = {layer["name"]: layer for layer in state["layers"]}
     assert by_name["broken"]["kind"] == "tiles"  # nothing to inline: the live-tile layer stays
     inlined = by_name["before 2016"]

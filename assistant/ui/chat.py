@@ -21,6 +21,7 @@ from assistant.events import (
     ToolStarted,
 )
 from assistant.session import ChatTurn, Session, ToolStep
+from assistant.ui.safe_text import chat_text
 
 TOOL_TITLES = {
     "locate_place": "Tool · locate_place",
@@ -97,9 +98,9 @@ class TurnBuilder:
     def messages(self) -> list[dict[str, Any]]:
         """Chatbot messages of the turn so far (running steps show their latest progress)."""
         out = [step_message(step, self.progress.get(step.call_id)) for step in self.steps]
-        out += [{"role": "assistant", "content": f"⚠️ {e}"} for e in self.errors]
+        out += [{"role": "assistant", "content": chat_text(f"⚠️ {e}")} for e in self.errors]
         if self.text:
-            out.append({"role": "assistant", "content": self.text})
+            out.append({"role": "assistant", "content": chat_text(self.text)})
         elif not self.done:
             out.append({"role": "assistant", "content": "…"})
         return out
@@ -130,14 +131,14 @@ def step_message(step: ToolStep, progress: tuple[float, str] | None = None) -> d
             lines.append("*map: " + ", ".join(layer.name for layer in step.result.layers) + "*")
         if step.result.files:
             lines.append("*files: " + ", ".join(f.rsplit("/", 1)[-1] for f in step.result.files) + "*")
-    title = TOOL_TITLES.get(step.name, f"Tool · {step.name}")
+    title = TOOL_TITLES.get(step.name, f"Tool · {chat_text(step.name)[:80]}")
     if step.status == "error":
         title += " — failed"
     status = "pending" if step.status == "running" else "done"
     metadata: dict[str, Any] = {"title": title, "id": step.call_id, "status": status}
     if step.duration_s is not None:
         metadata["duration"] = round(step.duration_s, 2)
-    return {"role": "assistant", "content": "\n".join(lines) or "…", "metadata": metadata}
+    return {"role": "assistant", "content": chat_text("\n".join(lines)) or "…", "metadata": metadata}
 
 
 def user_messages(turn: ChatTurn) -> list[dict[str, Any]]:
@@ -151,7 +152,7 @@ def user_messages(turn: ChatTurn) -> list[dict[str, Any]]:
     elif turn.image:
         out.append({"role": "user", "content": f"(attached: {turn.image.rsplit('/', 1)[-1].split('_', 1)[-1]})"})
     if turn.content:
-        out.append({"role": "user", "content": turn.content})
+        out.append({"role": "user", "content": chat_text(turn.content)})
     return out
 
 
@@ -161,7 +162,7 @@ def turn_messages(turn: ChatTurn) -> list[dict[str, Any]]:
         return user_messages(turn)
     out = [step_message(step) for step in turn.steps]
     if turn.content:
-        out.append({"role": "assistant", "content": turn.content})
+        out.append({"role": "assistant", "content": chat_text(turn.content)})
     return out
 
 

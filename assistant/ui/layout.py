@@ -10,6 +10,7 @@ import gradio as gr
 
 from assistant.config import get_settings
 from assistant.errors import SentinelleError
+from assistant.ui.guard import gradio_served_folders
 from assistant.ui.handlers import Handlers, models_status
 from assistant.ui.map import map_iframe
 from assistant.ui.share import export_files, share_link
@@ -46,6 +47,14 @@ def example_image() -> str | None:
     return str(dest)
 
 
+def client_file_allowed(path: str | None) -> bool:
+    """A file named by the browser is used only when it lies in Gradio's upload folder (where uploads land)."""
+    if not path or "\x00" in path:
+        return False
+    resolved = Path(path).resolve()
+    return resolved.is_file() and any(resolved.is_relative_to(folder) for folder in gradio_served_folders())
+
+
 def _base_url(request: gr.Request | None) -> str:
     """Where links should point: the configured public URL, else the address the browser used."""
     public = get_settings().public_url
@@ -71,6 +80,7 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
             with gr.Column(scale=5, min_width=360):
                 chatbot = gr.Chatbot(
                     label="Conversation",
+                    sanitize_html=True,
                     height=560,
                     elem_id="sn-chat",
                     feedback_options=None,
@@ -109,6 +119,7 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
         def on_submit(message: dict[str, Any] | None, current: str):
             message = message or {}
             files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
+            files = [f for f in files if client_file_allowed(f)]  # a client names only what it uploaded
             messages: list = []
             box_update = gr.MultimodalTextbox(value=None, interactive=False)
             for messages in handlers.respond(current, message.get("text", ""), files):
@@ -145,10 +156,18 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
 
 
 def launch_settings() -> dict[str, Any]:
-    """Keyword arguments for mounting: auth, upload cap, the folders Gradio may serve files from."""
+    """Keyword arguments for mounting: auth, upload cap, the folders Gradio may serve files from and those it
+    may never serve."""
     s = get_settings()
+    data = s.data_dir
+    # Only what the page shows or offers for download; never the data dir itself (index, models, catalog,
+    # snapshots, the signing key). Gradio copies these into its cache before serving them.
+    allowed = [data / "uploads", data / "results", data / "exports", data / "ui" / "examples"]
+    blocked = [data / "chroma", s.chroma_root, s.catalog_root, s.models_dir, data / "shared_sessions",
+               data / "secret_key", data / "cache", s.data_mirror, s.models_mirror]
     kwargs: dict[str, Any] = {
-        "allowed_paths": [str(s.data_dir)],
+        "allowed_paths": [str(path.resolve()) for path in allowed],
+        "blocked_paths": [str(path.resolve()) for path in blocked if path is not None],
         # Gradio refuses far larger files itself; files over the limit but under this cap get a chat message.
         "max_file_size": f"{int(s.upload_max_mb * 4)}mb",
         "css": CSS,

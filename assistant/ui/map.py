@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import html
 import json
+import re
+import secrets
 import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from assistant.config import get_settings
 
@@ -58,50 +61,86 @@ def map_config() -> dict[str, Any]:
     }
 
 
-def _page(head: str, body_script: str, title: str) -> str:
+ONLINE_TILE_HOSTS = ["https://tile.openstreetmap.org", "https://server.arcgisonline.com"]
+"""Where map.js fetches base maps when the server is online (nothing else leaves this server)."""
+
+
+def map_csp(nonce: str | None = None, image_origins: list[str] | None = None) -> str:
+    """Content-Security-Policy of a map page: scripts only from this server (or with `nonce`, for reports), images
+    from this server, `data:` and the base-map hosts when online; no plugins, forms or outside connections."""
+    images = ["'self'", "data:", "blob:", *(image_origins or [])]
+    if not get_settings().offline:
+        images += ONLINE_TILE_HOSTS
+    scripts = f"'nonce-{nonce}'" if nonce else "'self'"
+    policy = (
+        f"default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; img-src {' '.join(images)}; "
+        "connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; object-src 'none'"
+    )
+    return policy if nonce else policy + "; frame-ancestors 'self'"  # a <meta> policy cannot say frame-ancestors
+
+
+def _page(head: str, body: str, title: str) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title>{head}</head>"
-        f"<body><div id='map'></div>{body_script}</body></html>"
+        f"<body><div id='map'></div>{body}</body></html>"
     )
 
 
-def _json_script(value: Any) -> str:
-    """JSON safe to put inside a <script> element."""
-    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+def json_data_block(element_id: str, value: Any) -> str:
+    """A `<script type=application/json>` block: data for map.js that the browser never runs as code.
+
+    Every `<`, `>` and `&` is written as a JSON escape, so no value can close the element or open another."""
+    text = json.dumps(value, ensure_ascii=False).replace("&", "\\u0026").replace("<", "\\u003c")
+    text = text.replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return f"<script type='application/json' id='{html.escape(element_id)}'>{text}</script>"
 
 
 def live_map_page(sid: str) -> str:
-    """The iframe page for one live session."""
+    """The iframe page for one live session (no inline script: map.js reads its config and starts itself)."""
     head = (
         f"<link rel='stylesheet' href='{STATIC_URL}/leaflet/leaflet.css'>"
         f"<link rel='stylesheet' href='{STATIC_URL}/map.css'>"
         f"<script src='{STATIC_URL}/leaflet/leaflet.js'></script>"
     )
-    script = (
-        f"<script>window.SENTINELLE_MAP_CONFIG = {_json_script(map_config())};</script>"
-        f"<script src='{STATIC_URL}/map.js'></script>"
-        f"<script>SentinelleMap.live({_json_script(sid)});</script>"
+    body = (
+        json_data_block("sn-map-config", map_config())
+        + json_data_block("sn-map-live", {"sid": sid})
+        + f"<script src='{STATIC_URL}/map.js'></script>"
     )
-    return _page(head, script, "Sentinelle map")
+    return _page(head, body, "Sentinelle map")
 
 
 def standalone_map_html(state: dict[str, Any], title: str = "Sentinelle map", base_url: str = "") -> str:
     """A map page with Leaflet, our script and the layers inlined: opens from a file, no server needed
-    for vector layers (tile layers still come from `base_url` when that server is reachable)."""
+    for vector layers (tile layers still come from `base_url` when that server is reachable).
+
+    The page carries its own CSP `<meta>`: only its two inline scripts (marked with a fresh nonce) run."""
     css = (STATIC_DIR / "leaflet" / "leaflet.css").read_text() + (STATIC_DIR / "map.css").read_text()
-    js = (STATIC_DIR / "leaflet" / "leaflet.js").read_text() + "\n" + (STATIC_DIR / "map.js").read_text()
+    leaflet = (STATIC_DIR / "leaflet" / "leaflet.js").read_text()
+    ours = (STATIC_DIR / "map.js").read_text()
     config = map_config()
     config["catalog"] = []
     layers = [_absolute(layer, base_url) for layer in state.get("layers", [])]
-    head = f"<style>{css}</style>"
-    script = (
-        f"<script>window.SENTINELLE_MAP_CONFIG = {_json_script(config)};</script>"
-        f"<script>{js}</script>"
-        f"<script>SentinelleMap.embedded({_json_script({'layers': layers, 'view': state.get('view')})});</script>"
+    nonce = secrets.token_urlsafe(18)
+    origin = _origin(base_url)
+    csp = map_csp(nonce=nonce, image_origins=[origin] if origin else [])
+    head = f"<meta http-equiv='Content-Security-Policy' content=\"{csp}\"><style>{css}</style>"
+    body = (
+        json_data_block("sn-map-config", config)
+        + json_data_block("sn-map-state", {"layers": layers, "view": state.get("view")})
+        + f"<script nonce='{nonce}'>{leaflet}</script><script nonce='{nonce}'>{ours}</script>"
     )
-    return _page(head, script, title)
+    return _page(head, body, title)
+
+
+def _origin(base_url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) base URL (the report's tile server), None otherwise."""
+    parts = urlsplit(base_url or "")
+    if parts.scheme in ("http", "https") and parts.netloc and re.match(r"^[A-Za-z0-9.\-:\[\]]+$", parts.netloc):
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
 
 
 def _absolute(layer: dict[str, Any], base_url: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from assistant import head_fitting
 from assistant.config import get_settings
 from assistant.errors import SentinelleError
+from assistant.ui.guard import GuardMiddleware
 from assistant.ui.handlers import Handlers, default_assistant
 from assistant.ui.layout import build_blocks, launch_settings
 from assistant.ui.map import STATIC_DIR, STATIC_URL, live_map_page
@@ -152,7 +153,12 @@ def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> 
     # Gradio runs handlers on AnyIO's default thread pool (40 threads) unless max_threads differs; tile requests
     # share that pool and, when many wait for a tile read, chat answers would stall. A pool of its own avoids that.
     blocks.max_threads = GRADIO_THREADS
-    return gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, footer_links=[], **launch_settings())
+    app = gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, footer_links=[], **launch_settings())
+    # `mount_gradio_app` never sets `has_launched`, and Gradio skips its own path checks until it is set: files a
+    # client names must then be uploads, and files a handler returns must be in `allowed_paths`, not blocked.
+    blocks.has_launched = True
+    app.add_middleware(GuardMiddleware, root=lambda: app)
+    return app
 
 
 def open_share_tunnel(port: int) -> str | None:

@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import ValidationError
+
 from assistant.config import get_settings
 from assistant.errors import BadInputError, NotFoundError
 from assistant.events import MapLayer
+from assistant.links import LinkRefused
 from assistant.session import Session
 from assistant.ui.map import standalone_map_html
+from assistant.ui.restored import allowed_file, check_restored
 from assistant.ui.store import load_snapshot, save_snapshot
 
 MAX_TOKEN_CHARS = 1800
@@ -43,15 +47,22 @@ def share_link(session: Session, base_url: str) -> str:
 def restore(params: dict[str, str]) -> Session | None:
     """The session named by a deep link's query parameters, None when the URL has none.
 
-    Raises `NotFoundError` for a link that is corrupt or whose snapshot is gone.
+    Raises `NotFoundError` for a link that is corrupt or whose snapshot is gone, `LinkRefused` for one that was
+    altered, has expired, is too large or names anything this server does not serve.
     """
     if params.get("s"):
         try:
-            return Session.from_token(params["s"])
-        except Exception as exc:  # noqa: BLE001 - any decoding failure means the same thing to the user
+            session = Session.from_token(params["s"])
+        except LinkRefused:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a signed token that does not parse: same thing to the user
             raise NotFoundError("This shared link is damaged (it may have been cut when copied).") from exc
+        return check_restored(session)
     if params.get("snap"):
-        return load_snapshot(params["snap"])
+        try:
+            return check_restored(load_snapshot(params["snap"]))
+        except ValidationError as exc:
+            raise NotFoundError("This shared link's conversation is damaged.") from exc
     return None
 
 
@@ -88,8 +99,8 @@ def layers_geojson(session: Session) -> dict[str, Any]:
 
 
 def result_files(session: Session) -> list[Path]:
-    """Files that tools exported (COG, GeoJSON), existing and inside the data dir."""
-    root = get_settings().data_dir.resolve()
+    """Files that tools exported (COG, GeoJSON), existing and inside the data dir's results folder."""
+    root = (get_settings().data_dir / "results").resolve()
     out: list[Path] = []
     for turn in session.turns:
         for step in turn.steps:
@@ -154,7 +165,7 @@ def conversation_html(session: Session) -> str:
     parts = []
     for turn in session.turns:
         if turn.role == "user":
-            thumb = _thumbnail_data_uri(turn.image)
+            thumb = _thumbnail_data_uri(turn.image) if allowed_file(turn.image) else None
             img = f"<img class='thumb' src='{thumb}' alt='attached image'>" if thumb else ""
             parts.append(f"<div class='q'><b>Question</b>{img}{_markdown_light(turn.content)}</div>")
             continue

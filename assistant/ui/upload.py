@@ -122,9 +122,10 @@ def write_preview(path: Path, bounds: list[float]) -> Path:
 
 def chat_image(path: str | Path) -> str | None:
     """What the chat shows for an attached image: the file itself when browsers display it, else a PNG thumbnail
-    made next to it (GeoTIFFs, multi-band rasters). None when the file is gone (e.g. a link from another server)."""
+    made next to it (GeoTIFFs, multi-band rasters). None when the file is gone (e.g. a link from another server)
+    or lies outside the uploads folder: nothing else is shown, and thumbnails are written only there."""
     path = Path(path)
-    if not path.is_file():
+    if not path.resolve().is_relative_to(uploads_root().resolve()) or not path.is_file():
         return None
     if path.suffix.lower() in BROWSER_SUFFIXES:
         return str(path)

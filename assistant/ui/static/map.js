@@ -3,41 +3,77 @@
 
    Two ways to get layers:
    - live:     SentinelleMap.live(sid)       long-polls /api/map/<sid>?rev=N and redraws on change;
-   - embedded: SentinelleMap.embedded(state) draws a fixed state (HTML reports).                      */
+   - embedded: SentinelleMap.embedded(state) draws a fixed state (HTML reports).
+   The page hands over its data in <script type="application/json"> blocks (sn-map-config, and sn-map-live or
+   sn-map-state), read here and started without any inline script. Nothing from layer data becomes markup:
+   names, popups and legends are text nodes or fully escaped, styles keep only plain drawing options.         */
 (function () {
   "use strict";
-  var cfg = window.SENTINELLE_MAP_CONFIG || {};
+  function readJSON(id) {
+    var el = document.getElementById(id);
+    if (!el) return null;
+    try { return JSON.parse(el.textContent); } catch (e) { return null; }
+  }
+  var cfg = readJSON("sn-map-config") || {};
   var map, control, legend, status;
   var drawn = {};      // name -> {key, layer}
   var catalogGroup = null;
   var CATALOG_MIN_ZOOM = cfg.catalogMinZoom || 10;
 
   function esc(s) {
-    return String(s).replace(/[&<>"]/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
+  }
+
+  var STYLE_KEYS = ["color", "weight", "opacity", "fillOpacity", "fillColor", "dashArray", "radius", "fill",
+                    "stroke", "maxNativeZoom", "minZoom"];
+  var COLOR = /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,24}|rgba?\([0-9.,\s%]{1,40}\))$/;
+
+  // Only plain drawing options: no attribution, no pane/renderer objects, no strings with markup in them.
+  function cleanStyle(st) {
+    var out = {};
+    if (!st || typeof st !== "object") return out;
+    STYLE_KEYS.forEach(function (k) {
+      var v = st[k];
+      if (typeof v === "number" && isFinite(v)) out[k] = v;
+      else if (typeof v === "boolean") out[k] = v;
+      else if (typeof v === "string" && /^[#\w\s.,()%-]{0,64}$/.test(v)) out[k] = v;
+    });
+    return out;
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = String(text);
+    return node;
   }
 
   function boundsOf(b) { return L.latLngBounds([b[1], b[0]], [b[3], b[2]]); }
 
   function popupOf(props) {
-    if (!props) return "";
-    var rows = [];
+    if (!props || typeof props !== "object") return null;
+    var table = el("table", "sn-popup"), n = 0;
     Object.keys(props).slice(0, 12).forEach(function (k) {
       var v = props[k];
       if (v === null || typeof v === "object") return;
-      rows.push("<tr><th>" + esc(k) + "</th><td>" + esc(v) + "</td></tr>");
+      var row = el("tr");
+      row.appendChild(el("th", null, k));
+      row.appendChild(el("td", null, v));
+      table.appendChild(row);
+      n += 1;
     });
-    return rows.length ? "<table class='sn-popup'>" + rows.join("") + "</table>" : "";
+    return n ? table : null;
   }
 
   function makeLayer(spec) {
-    var st = spec.style || {};
+    var st = cleanStyle(spec.style);
     var bounds = spec.bounds ? boundsOf(spec.bounds) : null;
     switch (spec.kind) {
       case "tiles":
         var topt = { opacity: st.opacity == null ? 1 : st.opacity, maxZoom: 22, maxNativeZoom: st.maxNativeZoom || 18,
-                     minZoom: st.minZoom || 0, attribution: st.attribution || "" };
+                     minZoom: st.minZoom || 0 };  // no attribution from layer data: Leaflet shows it as HTML
         if (bounds) topt.bounds = bounds.pad(0.01);
         return L.tileLayer(spec.url, topt);
       case "image":
@@ -49,13 +85,13 @@
       case "marker":
         if (!spec.point) return null;
         var m = L.marker([spec.point[1], spec.point[0]], { title: spec.name });
-        m.bindPopup("<b>" + esc(spec.name) + "</b>");
+        m.bindPopup(el("b", null, spec.name));
         return m;
       case "geojson":
         if (!spec.data) return null;
         return L.geoJSON(spec.data, {
           style: function (f) {
-            var fs = (f && f.properties && f.properties.style) || {};
+            var fs = cleanStyle(f && f.properties && f.properties.style);
             return L.extend({ color: "#3388ff", weight: 2, fillOpacity: 0.2 }, st, fs, { className: "sn-layer" });
           },
           pointToLayer: function (f, latlng) {
@@ -63,8 +99,8 @@
               { className: "sn-layer" }));
           },
           onEachFeature: function (f, layer) {
-            var html = popupOf(f.properties);
-            if (html) layer.bindPopup(html);
+            var popup = popupOf(f.properties);
+            if (popup) layer.bindPopup(popup);
           }
         });
     }
@@ -87,16 +123,21 @@
   }
 
   function updateLegend(layers) {
-    var rows = [];
+    var box = legend.getContainer(), n = 0;
+    while (box.firstChild) box.removeChild(box.firstChild);
     layers.forEach(function (spec) {
-      if (!spec.legend || spec.visible === false) return;
-      rows.push("<div class='sn-legend-title'>" + esc(spec.name) + "</div>");
+      if (!spec.legend || typeof spec.legend !== "object" || spec.visible === false) return;
+      box.appendChild(el("div", "sn-legend-title", spec.name));
       Object.keys(spec.legend).forEach(function (label) {
-        rows.push("<div><i style='background:" + esc(spec.legend[label]) + "'></i>" + esc(label) + "</div>");
+        var row = el("div"), swatch = el("i"), color = spec.legend[label];
+        if (typeof color === "string" && COLOR.test(color)) swatch.style.background = color;
+        row.appendChild(swatch);
+        row.appendChild(document.createTextNode(label));
+        box.appendChild(row);
+        n += 1;
       });
     });
-    legend.getContainer().innerHTML = rows.join("");
-    legend.getContainer().style.display = rows.length ? "block" : "none";
+    box.style.display = n ? "block" : "none";
   }
 
   function setLayers(layers, view, animate) {
@@ -223,4 +264,8 @@
   }
 
   window.SentinelleMap = { live: live, embedded: embedded, setLayers: setLayers };
+
+  var liveData = readJSON("sn-map-live"), stateData = readJSON("sn-map-state");
+  if (liveData && typeof liveData.sid === "string") live(liveData.sid);
+  else if (stateData) embedded(stateData);
 })();
