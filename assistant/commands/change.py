@@ -71,6 +71,8 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInputError("give two inputs: sentinelle change BEFORE AFTER --out DIR")
     if args.out is None:
         raise BadInputError("--out DIR is required")
+    if args.out.exists() and not args.out.is_dir():
+        raise BadInputError(f"--out {args.out.name}: a file of that name exists; give a folder (new or existing)")
     from tools.change.pipeline import run_change
 
     update, close = _progress_bar(args.quiet)
