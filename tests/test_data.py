@@ -52,7 +52,7 @@ def test_urls_are_pinned_raw_github_urls_and_author_made_files_are_mirror_only()
 
 
 def test_fetch_from_mirror_copies_and_checks_files(tmp_data_dir):
-    report = data.fetch(["rasterio-fixtures", "presto"], show_progress=False)
+    report = data.fetch(["rasterio-fixtures", "presto"])
     assert report.downloaded == []
     assert "rasterio-fixtures/RGB.byte.tif" in report.copied
     target = tmp_data_dir / "geodata" / "rasterio-fixtures" / "RGB.byte.tif"
@@ -60,20 +60,20 @@ def test_fetch_from_mirror_copies_and_checks_files(tmp_data_dir):
     assert data.sha256_of(target) == entry.sha256
     assert (tmp_data_dir / "models" / "presto" / "default_model.pt").is_file()
 
-    again = data.fetch(["rasterio-fixtures"], show_progress=False)
+    again = data.fetch(["rasterio-fixtures"])
     assert again.copied == [] and "rasterio-fixtures/RGB.byte.tif" in again.present
 
     # a damaged copy in the data dir is replaced, not trusted
     target.unlink()
     target.write_bytes(b"not a tiff")
-    fixed = data.fetch(["rasterio-fixtures"], show_progress=False)
+    fixed = data.fetch(["rasterio-fixtures"])
     assert "rasterio-fixtures/RGB.byte.tif" in fixed.copied
     assert data.sha256_of(target) == entry.sha256
 
 
 def test_unknown_set_name_is_a_user_error(tmp_data_dir):
     with pytest.raises(BadInputError, match="unknown data set"):
-        data.fetch(["no-such-set"], show_progress=False)
+        data.fetch(["no-such-set"])
 
 
 def test_offline_without_mirror_is_one_line_and_exit_2(tmp_data_dir, monkeypatch, capsys):

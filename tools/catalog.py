@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pystac
 
+from tools.assets import asset_path  # noqa: F401 - re-exported: the catalog's API
 from tools.core.errors import BadInputError, NotFoundError, SentinelleError
 from tools.core.results import ProgressCallback, no_progress
 from tools.core.settings import get_settings
@@ -38,13 +39,6 @@ PROJ_SCHEMA = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
 ITEM_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
 THUMB_SIZE = 256
 CATALOG_ID = "sentinelle"
-
-
-def asset_path(item: pystac.Item, key: str = "data") -> Path:
-    """Local path of an item's asset (the COG by default)."""
-    if key not in item.assets:
-        raise NotFoundError(f"scene {item.id} has no '{key}' asset")
-    return Path(item.assets[key].get_absolute_href())
 
 
 def item_interval(item: pystac.Item) -> tuple[dt.datetime, dt.datetime] | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tools.core.errors import BadInputError, DataUnavailableError
+from tools.core.results import ProgressCallback, no_progress
 from tools.core.settings import get_settings
 
 REGISTRY_PATH = Path(__file__).with_name("data_registry.json")
@@ -159,7 +160,7 @@ def _download_missing(kind: str, relpath: str, root: Path) -> Path:
         raise DataUnavailableError(
             f"{what} '{relpath}' is not here: run `sentinelle data fetch` (online) or set {mirror_var}"
         )
-    fetch(entries=wanted, show_progress=False)
+    fetch(entries=wanted)
     return root / rel
 
 
@@ -319,10 +320,11 @@ def _download(entry: RegistryEntry, dst: Path) -> None:
 
 
 def fetch(only: Iterable[str] | None = None, *, entries: list[RegistryEntry] | None = None,
-          show_progress: bool = True) -> FetchReport:
-    """Put the curated demo files into the data dir: from the mirror when set (no network), else from their URLs."""
-    from tqdm import tqdm
+          progress: ProgressCallback = no_progress) -> FetchReport:
+    """Put the curated demo files into the data dir: from the mirror when set (no network), else from their URLs.
 
+    `progress` gets the fraction of bytes done and the file at hand (the CLI draws it as a bar).
+    """
     settings = get_settings()
     todo = entries if entries is not None else select_entries(only)
     report = FetchReport([], [], [], [])
@@ -332,20 +334,20 @@ def fetch(only: Iterable[str] | None = None, *, entries: list[RegistryEntry] | N
             f"{len(need_network)} file(s) must be downloaded but SENTINELLE_OFFLINE is set: "
             "set SENTINELLE_DATA_MIRROR / SENTINELLE_MODELS_MIRROR to a local mirror"
         )
-    with tqdm(total=sum(e.size for e in todo), unit="B", unit_scale=True, desc="data fetch",
-              disable=not show_progress) as bar:
-        for entry in todo:
-            dst = _target(entry)
-            bar.set_postfix_str(entry.relpath[-40:], refresh=False)
-            if _is_good(dst, entry):
-                report.present.append(entry.relpath)
-            elif (src := _mirror_file(entry)) is not None:
-                _copy_from_mirror(src, dst, entry)
-                report.copied.append(entry.relpath)
-            elif entry.mirror_only:
-                report.skipped.append(entry.relpath)
-            else:
-                _download(entry, dst)
-                report.downloaded.append(entry.relpath)
-            bar.update(entry.size)
+    total, done = max(1, sum(e.size for e in todo)), 0
+    for entry in todo:
+        dst = _target(entry)
+        progress(done / total, entry.relpath[-40:])
+        if _is_good(dst, entry):
+            report.present.append(entry.relpath)
+        elif (src := _mirror_file(entry)) is not None:
+            _copy_from_mirror(src, dst, entry)
+            report.copied.append(entry.relpath)
+        elif entry.mirror_only:
+            report.skipped.append(entry.relpath)
+        else:
+            _download(entry, dst)
+            report.downloaded.append(entry.relpath)
+        done += entry.size
+    progress(1.0, "done")
     return report

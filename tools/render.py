@@ -196,7 +196,7 @@ def to_rgb(path_or_item: Any, window: Any = None, max_size: int | None = None, p
     stats = None
     constellation = None
     if hasattr(path_or_item, "properties") and hasattr(path_or_item, "assets"):
-        from tools.catalog import asset_path
+        from tools.assets import asset_path
 
         path = asset_path(path_or_item)
         props = path_or_item.properties

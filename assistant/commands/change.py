@@ -46,21 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _progress_bar(quiet: bool):
-    if quiet:
-        return (lambda f, m: None), (lambda: None)
-    from tqdm import tqdm
-
-    bar = tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% {postfix}")
-
-    def update(fraction: float, message: str) -> None:
-        bar.n = round(100 * fraction)
-        bar.set_postfix_str(message[:60])
-        bar.refresh()
-
-    return update, bar.close
-
-
 def _run(args: argparse.Namespace) -> int:
     import torch
 
@@ -73,10 +58,10 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInputError("--out DIR is required")
     if args.out.exists() and not args.out.is_dir():
         raise BadInputError(f"--out {args.out.name}: a file of that name exists; give a folder (new or existing)")
+    from assistant.commands.progress import terminal_progress
     from tools.change.pipeline import run_change
 
-    update, close = _progress_bar(args.quiet)
-    try:
+    with terminal_progress(not args.quiet) as update:
         summary = run_change(
             args.inputs[0],
             args.inputs[1],
@@ -88,8 +73,6 @@ def _run(args: argparse.Namespace) -> int:
             clouds=args.clouds,
             window=tuple(args.window) if args.window else None,
         )
-    finally:
-        close()
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

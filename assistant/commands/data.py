@@ -25,10 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    from assistant.commands.progress import terminal_progress
     from assistant.config import get_settings
     from tools.data import fetch
 
-    report = fetch(args.only, show_progress=not args.quiet)
+    with terminal_progress(not args.quiet, "data fetch") as progress:
+        report = fetch(args.only, progress=progress)
     settings = get_settings()
     print(
         f"{report.total} files ready under {settings.data_dir} "

@@ -22,9 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.commands.progress import terminal_progress
     from tools.search.evaluation import evaluate_folder
 
-    report = evaluate_folder(args.folder, encoder=args.encoder or DEFAULT_ENCODER, show_bar=not args.json)
+    with terminal_progress(not args.json, "evaluating") as progress:
+        report = evaluate_folder(args.folder, encoder=args.encoder or DEFAULT_ENCODER, progress=progress)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0

@@ -73,15 +73,18 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    from assistant.commands.progress import terminal_progress
     from tools.search.index import ChipIndex, open_index
     from tools.search.indexer import index_catalog, index_labelled
 
     index = ChipIndex(root=args.index, encoder=args.encoder) if args.index else open_index(encoder=args.encoder)
     report = {}
     if args.labelled:
-        report["labelled"] = index_labelled(index, args.labelled, show_bar=not args.json)
+        with terminal_progress(not args.json, "indexing labelled images") as progress:
+            report["labelled"] = index_labelled(index, args.labelled, progress=progress)
     if args.catalog or not args.labelled:
-        report["catalog"] = index_catalog(index, args.catalog, args.chip, args.stride, show_bar=not args.json)
+        with terminal_progress(not args.json, "indexing the catalog") as progress:
+            report["catalog"] = index_catalog(index, args.catalog, args.chip, args.stride, progress=progress)
     report["index_size"] = index.count()
     if args.json:
         print(json.dumps(report, indent=2))

@@ -13,7 +13,7 @@ import importlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +33,7 @@ from tools.search.chips import (
 from tools.search.describe import ClassBank, describe
 from tools.search.encoders import DEFAULT_ENCODER, RAW_ENCODER, SCENES_ENCODER, ImageEncoder, ProbeClasses, get_encoder
 from tools.search.index import ChipIndex
-
-if TYPE_CHECKING:
-    from tools.search.evaluation import OutOfFold
+from tools.search.out_of_fold import OutOfFold, out_of_fold_vectors
 
 BATCH = 32
 
@@ -164,13 +162,6 @@ def write_batch(
     index.add([c.id for c in chips], vectors, embed_texts(docs), metas, docs)
 
 
-def progress_bar(total: int, desc: str, show: bool, unit: str = "chip"):  # noqa: ANN201 - tqdm (disabled: a no-op)
-    """A terminal progress bar for the CLI (`show`), silent otherwise."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show)
-
-
 def index_catalog(
     index: ChipIndex,
     catalog_root: Path | None = None,
@@ -179,7 +170,6 @@ def index_catalog(
     bank: ClassBank | None | bool = True,
     *,
     progress: ProgressCallback = no_progress,
-    show_bar: bool = False,
 ) -> dict[str, Any]:
     """Index every scene of the STAC catalog; returns counts and timings."""
     import rasterio
@@ -201,23 +191,18 @@ def index_catalog(
     stats = {"scenes": len(items), "chips_total": total, "chips_added": 0, "chips_skipped": 0, "seconds": 0.0}
     t0 = time.perf_counter()
     done = 0
-    with progress_bar(total, "indexing", show_bar) as bar:
-        for item in items:
-            before = stats["chips_added"]
-            for group in batched(
-                iter_scene_chips(item, chip, stride, with_bands=encoder.needs_bands, skip=have), BATCH
-            ):
-                store_batch(index, encoder, group, {item.id: item}, bank)
-                stats["chips_added"] += len(group)
-                bar.update(len(group))
-                done += len(group)
-                progress(min(done / max(total, 1), 1.0), f"{item.id}: {done}/{total} chips")
-            skipped = sum(1 for cid in have if cid.startswith(item.id + "@"))
-            stats["chips_skipped"] += skipped
-            bar.update(skipped)
-            done += skipped
-            if stats["chips_added"] == before:
-                progress(min(done / max(total, 1), 1.0), f"{item.id}: already indexed")
+    for item in items:
+        before = stats["chips_added"]
+        for group in batched(iter_scene_chips(item, chip, stride, with_bands=encoder.needs_bands, skip=have), BATCH):
+            store_batch(index, encoder, group, {item.id: item}, bank)
+            stats["chips_added"] += len(group)
+            done += len(group)
+            progress(min(done / max(total, 1), 1.0), f"{item.id}: {done}/{total} chips")
+        skipped = sum(1 for cid in have if cid.startswith(item.id + "@"))
+        stats["chips_skipped"] += skipped
+        done += skipped
+        if stats["chips_added"] == before:
+            progress(min(done / max(total, 1), 1.0), f"{item.id}: already indexed")
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     stats["chips_per_s"] = round(stats["chips_added"] / stats["seconds"], 2) if stats["chips_added"] else None
     return stats
@@ -230,7 +215,6 @@ def index_labelled(
     *,
     leave_one_out: bool = False,
     progress: ProgressCallback = no_progress,
-    show_bar: bool = False,
 ) -> dict[str, Any]:
     """Index a labelled image folder (`labels.csv`); no footprints.
 
@@ -240,18 +224,16 @@ def index_labelled(
     Such an index is for evaluation only.
     """
     if leave_one_out and index.encoder == SCENES_ENCODER:
-        return index_out_of_fold(index, folder, progress=progress, show_bar=show_bar)[0]
+        return index_out_of_fold(index, folder, progress=progress)[0]
     encoder = get_encoder(index.encoder)
     chips, stats, t0 = _labelled_todo(index, folder)
     if not chips:
         return stats
-    with progress_bar(len(chips), "embedding", show_bar) as bar:
-        parts = []
-        for group in batched(iter(chips), BATCH):
-            parts.append(encoder.embed([c.rgb for c in group]))
-            bar.update(len(group))
-            progress(0.8 * sum(len(v) for v in parts) / len(chips), "embedding images")
-        vectors = np.concatenate(parts)
+    parts = []
+    for group in batched(iter(chips), BATCH):
+        parts.append(encoder.embed([c.rgb for c in group]))
+        progress(0.8 * sum(len(v) for v in parts) / len(chips), "embedding images")
+    vectors = np.concatenate(parts)
     if leave_one_out:
         bank_ = ClassBank(vectors, [c.meta["label"] for c in chips], index.encoder)
         classes = bank_.predict(vectors, exclude=list(range(len(chips))))
@@ -263,21 +245,19 @@ def index_labelled(
 
 
 def index_out_of_fold(
-    index: ChipIndex, folder: Path, *, progress: ProgressCallback = no_progress, show_bar: bool = False
+    index: ChipIndex, folder: Path, *, progress: ProgressCallback = no_progress
 ) -> tuple[dict[str, Any], OutOfFold | None]:
     """Index a labelled folder with default-encoder vectors and classes made out-of-fold (evaluation only).
 
     Returns the counts (with the protocol) and the out-of-fold result, whose base descriptors the evaluation's
     ablation scores; None when every image was already indexed. The index must be filled in one run.
     """
-    from tools.search.evaluation import out_of_fold_vectors
-
     chips, stats, t0 = _labelled_todo(index, folder)
     if not chips:
         return stats, None
     if stats["chips_skipped"]:
         raise BadInputError("an out-of-fold evaluation index must be filled in one run (empty index first)")
-    held_out = out_of_fold_vectors(chips, progress=progress, show_bar=show_bar)
+    held_out = out_of_fold_vectors(chips, progress=progress)
     stats["protocol"] = held_out.protocol
     _write_labelled(index, chips, held_out.vectors, held_out.classes, stats, t0, progress)
     return stats, held_out
