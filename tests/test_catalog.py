@@ -261,7 +261,7 @@ def test_demo_sources_cover_every_georeferenced_scene():
 
 def test_sentinel2_dates_from_file_names_agree_with_dates_txt():
     """Without dates.txt the tile names must still give the sensing day (old names carry a processing time)."""
-    from tools.ingest_facts import date_from_name, oscd_dates
+    from tools.rasters.dates import date_from_name, oscd_dates
 
     checked = 0
     for city in sorted(geodata_path("oscd-s2/images").iterdir()):

@@ -11,7 +11,7 @@ from rasterio.windows import Window
 
 from assistant.errors import BadInputError
 from tools.data import geodata_path
-from tools.ingest_facts import s2_bands, tm_bands
+from tools.rasters.sensors import s2_bands, tm_bands
 from tools.render import display_indexes, percentiles, read_rgb_image, to_rgb
 
 

@@ -291,25 +291,11 @@ def _stats(scene: SceneData) -> dict:
 
 
 def _footprint(scene: SceneData) -> tuple[dict, list[float]]:
-    """Geometry (densified outline of the grid, EPSG:4326) and bbox from rasterio's densified transform_bounds."""
-    from rasterio.warp import transform as warp_transform
-    from rasterio.warp import transform_bounds
-    from shapely.geometry import Polygon, mapping
+    """Geometry (densified outline of the grid, EPSG:4326) and bbox of a georeferenced scene."""
+    from tools.rasters.footprint import footprint_4326
 
     height, width = scene.data.shape[1:]
-    t = scene.transform
-    n = 20
-    cols = [width * i / n for i in range(n)] + [width] * n + [width * (n - i) / n for i in range(n)] + [0] * n
-    rows = [0] * n + [height * i / n for i in range(n)] + [height] * n + [height * (n - i) / n for i in range(n)]
-    xs, ys = zip(*[t @ (c, r) for c, r in zip(cols, rows, strict=True)], strict=True)
-    lons, lats = warp_transform(scene.crs, "EPSG:4326", list(xs), list(ys))
-    poly = Polygon(list(zip(lons, lats, strict=True))).buffer(0)
-    poly = poly.simplify(0.0)
-    left, top = t @ (0, 0)
-    right, bottom = t @ (width, height)
-    bbox = list(transform_bounds(scene.crs, "EPSG:4326", min(left, right), min(top, bottom), max(left, right),
-                                 max(top, bottom), densify_pts=21))
-    return mapping(poly), [round(v, 8) for v in bbox]
+    return footprint_4326(scene.crs, scene.transform, width, height)
 
 
 def _epsg(crs) -> int | None:
@@ -463,13 +449,10 @@ def _place_matches(props: dict, want: str) -> bool:
     return bool((place and (want in place or place in want)) or (country and bare == country.removeprefix("the")))
 
 
-_PLATFORM_ALIASES = {"s2": "sentinel2", "sentinel": "sentinel2", "l8": "landsat8", "l5": "landsat5",
-                     "l7": "landsat7", "landsat": "landsat"}
-
-
 def _platform_key(text: str) -> str:
-    key = normalize(text)
-    return _PLATFORM_ALIASES.get(key, key)
+    from tools.rasters.sensors import platform_name
+
+    return normalize(platform_name(text))
 
 
 def _platform_matches(props: dict, want: str) -> bool:

@@ -1,15 +1,15 @@
 """Ingest, part one: find the scenes in the paths a user gives and read each into one band stack with its facts.
 
 A scene is one raster file (GeoTIFF/COG, ENVI, JPEG/PNG) or a folder of per-band files of one product
-(Sentinel-2 `*_B01.tif ... *_B12.tif`, Landsat `*_B1.tif ... + MTL.txt`). Reading checks the size first,
-stacks per-band products onto the finest grid, and gathers dates, places and sensor facts
-(`tools/ingest_facts.py`). Writing the COG and the STAC Item is `tools/catalog.py`'s job.
+(Sentinel-2 `*_B01.tif ... *_B12.tif`, Landsat `*_B1.tif ... + MTL.txt`). Files are opened by
+`tools.rasters.open_raster` (format, size and safety checks from the header), per-band products are stacked onto
+the finest grid, and dates, places and sensor facts are gathered (`tools/rasters/`, `tools/ingest_facts.py`).
+Writing the COG and the STAC Item is `tools/catalog.py`'s job.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,16 +18,18 @@ import numpy as np
 
 from tools import ingest_facts as facts_mod
 from tools.core.errors import BadInputError
-from tools.core.settings import get_settings
-from tools.ingest_facts import Band, DateFact, PlaceFact
+from tools.ingest_facts import PlaceFact
+from tools.rasters import dates, sensors
+from tools.rasters.dates import DateFact
+from tools.rasters.footprint import bbox_4326
+from tools.rasters.footprint import is_georeferenced as grid_is_georeferenced
+from tools.rasters.open import check_budget, envi_header, open_raster, read_errors, user_max_pixels
+from tools.rasters.sensors import Band
 
 RASTER_EXTS = {".tif", ".tiff", ".jp2", ".img", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".vrt"}
 SIDECAR_EXTS = {".hdr", ".txt", ".json", ".geojson", ".md", ".csv", ".npy", ".npz", ".rst", ".xml", ".ovr",
                 ".aux", ".pt", ".zip", ".py", ".yaml", ".yml"}
-S2_BAND_RE = re.compile(r"^(?P<product>.*?)_?(?P<band>B0[1-9]|B1[0-2]|B8A)(?:_(?P<res>\d{2})m)?\.(tif|tiff|jp2)$",
-                        re.IGNORECASE)
 L2A_RES_DIRS = ("R10m", "R20m", "R60m")  # Sentinel-2 L2A SAFE: IMG_DATA/R10m/..._B02_10m.jp2
-LANDSAT_BAND_RE = re.compile(r"^(?P<product>.*?)_(?P<band>B\d{1,2}|BQA)\.(tif|tiff)$", re.IGNORECASE)
 
 
 @dataclass
@@ -83,16 +85,11 @@ def _envi_data_for_header(path: Path) -> Path | None:
     return None
 
 
-def _has_envi_header(path: Path) -> bool:
-    return any((path.parent / f"{path.name}{ext}").is_file() or path.with_suffix(ext).is_file()
-               for ext in (".hdr", ".HDR"))
-
-
 def _looks_like_raster(path: Path) -> bool:
     suffix = path.suffix.lower()
     if suffix in RASTER_EXTS:
         return True
-    return suffix not in SIDECAR_EXTS and _has_envi_header(path)
+    return suffix not in SIDECAR_EXTS and envi_header(path) is not None
 
 
 def _band_products(folder: Path) -> list[SceneSource]:
@@ -103,14 +100,14 @@ def _band_products(folder: Path) -> list[SceneSource]:
     out: list[SceneSource] = []
     s2: dict[str, dict[str, Path]] = {}
     for p in files:
-        if m := S2_BAND_RE.match(p.name):
-            bands = s2.setdefault(m.group("product"), {})
-            bands.setdefault(m.group("band").upper(), p)  # L2A: the finest resolution folder comes first
+        if found := sensors.s2_band_file(p.name):
+            bands = s2.setdefault(found[0], {})
+            bands.setdefault(found[1], p)  # L2A: the finest resolution folder comes first
     mtl = next((p for p in files if p.name.upper().endswith("MTL.TXT")), None)
     landsat: dict[str, dict[str, Path]] = {}
     if mtl is not None:
         for p in files:
-            if m := LANDSAT_BAND_RE.match(p.name):
+            if m := sensors.LANDSAT_BAND_FILE_RE.match(p.name):
                 landsat.setdefault(m.group("product"), {})[m.group("band").upper()] = p
     if landsat:
         for product, bands in sorted(landsat.items()):
@@ -121,7 +118,7 @@ def _band_products(folder: Path) -> list[SceneSource]:
         return out
     for _product, bands in sorted(s2.items()):
         if len(bands) >= 3:
-            names = [b for b in facts_mod.S2_ORDER if b in bands]
+            names = [b for b in sensors.S2_ORDER if b in bands]
             out.append(SceneSource([bands[b] for b in names], "s2-bands", str(folder), names))
     return out
 
@@ -140,7 +137,9 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[SceneSource], list[Refus
                 continue  # already stacked into the L2A product
             if child.is_dir():
                 walk(child)
-            elif child not in grouped and _looks_like_raster(child) and not (products and S2_BAND_RE.match(child.name)):
+            elif child not in grouped and _looks_like_raster(child) and not (
+                products and sensors.s2_band_file(child.name)
+            ):
                 scenes.append(SceneSource([child], "raster", str(child)))
 
     for raw in paths:
@@ -167,50 +166,24 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[SceneSource], list[Refus
 
 
 def _open(path: Path):
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioIOError as exc:
-        size = path.stat().st_size if path.exists() else 0
-        if size == 0:
-            raise BadInputError(f"{path.name}: empty file") from None
-        raise BadInputError(f"{path.name}: not a readable raster or image ({_short(exc)})") from None
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
-
-
-def _check_size(width: int, height: int, name: str) -> None:
-    limit = get_settings().max_pixels
-    if width * height > limit:
-        raise BadInputError(f"{name}: {width}x{height} pixels is larger than the limit of {limit} (max_pixels)")
+    """A file of the scene, opened with the checks for files users give (format, safety, size from the header)."""
+    return open_raster(path, max_pixels=user_max_pixels())
 
 
 def _georef(ds) -> tuple[object | None, object | None]:
-    if ds.crs is None or ds.transform is None or ds.transform.is_identity:
+    if not grid_is_georeferenced(ds.crs, ds.transform):
         return None, None
     return ds.crs, ds.transform
 
 
 def _read_all(ds, name: str) -> np.ndarray:
-    from rasterio.errors import RasterioIOError
-
-    try:
+    with read_errors(name):
         return ds.read()
-    except (RasterioIOError, ValueError) as exc:
-        raise BadInputError(f"{name}: truncated or corrupt pixel data ({_short(exc)})") from None
 
 
 def _read_single(source: SceneSource) -> SceneData:
     path = source.paths[0]
     with _open(path) as ds:
-        _check_size(ds.width, ds.height, path.name)
         data = _read_all(ds, path.name)
         crs, transform = _georef(ds)
         nodata = ds.nodata
@@ -236,15 +209,16 @@ def _read_stack(source: SceneSource) -> SceneData:
         else:
             keep = list(range(len(opened)))
         ref = min((opened[i] for i in keep), key=lambda ds: abs(ds.transform.a))
-        _check_size(ref.width, ref.height, Path(source.label).name)
+        check_budget(ref.width, ref.height, len(keep), Path(source.label).name, user_max_pixels())
         data = np.zeros((len(keep), ref.height, ref.width), dtype=np.dtype(ref.dtypes[0]))
         for out_i, i in enumerate(keep):
             ds = opened[i]
             if ds.shape == ref.shape and ds.transform.almost_equals(ref.transform):
                 data[out_i] = _read_all(ds, ds.name)[0]
             else:
-                reproject(rasterio.band(ds, 1), data[out_i], src_transform=ds.transform, src_crs=ds.crs,
-                          dst_transform=ref.transform, dst_crs=ref.crs, resampling=Resampling.bilinear)
+                with read_errors(ds.name):
+                    reproject(rasterio.band(ds, 1), data[out_i], src_transform=ds.transform, src_crs=ds.crs,
+                              dst_transform=ref.transform, dst_crs=ref.crs, resampling=Resampling.bilinear)
         crs, transform = _georef(ref)
         nodata = ref.nodata
     finally:
@@ -265,11 +239,11 @@ def read_scene(source: SceneSource, place: str | None = None, when: str | None =
     """Read one scene and its facts; `place`/`when` (from the user) override what the files say."""
     scene = _read_single(source) if source.kind == "raster" else _read_stack(source)
     if not scene.date and (table_range := facts_mod.folder_facts(scene.sources[0]).get("date_range")):
-        start, end = (facts_mod.parse_iso(v).start for v in table_range)
+        start, end = (dates.parse_iso(v).start for v in table_range)
         scene.date = DateFact(start, end, "MANIFEST (range)")
     if when:
         try:
-            scene.date = facts_mod.parse_iso(when)
+            scene.date = dates.parse_iso(when)
         except ValueError:
             raise BadInputError(f"--datetime '{when}' is not an ISO date (YYYY, YYYY-MM-DD or full ISO)") from None
     if place:
@@ -305,16 +279,14 @@ def _center_lonlat(scene: SceneData) -> tuple[float, float]:
 
 def _distance_note(scene: SceneData, lon: float, lat: float) -> bool:
     """True when the nearest city lies outside the scene's footprint (then the place reads 'near <city>')."""
-    from rasterio.warp import transform_bounds
-
     from tools.ingest_facts import _cities
 
     rows, _ = _cities()
     h, w = scene.data.shape[1:]
-    left, top = scene.transform @ (0, 0)
-    right, bottom = scene.transform @ (w, h)
-    west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", min(left, right), min(top, bottom),
-                                                max(left, right), max(top, bottom))
+    bbox = bbox_4326(scene.crs, scene.transform, w, h)
+    if bbox is None:
+        return True
+    west, south, east, north = bbox
     for name, _country, clat, clon, _pop in rows:
         if name == scene.place.place:
             return not (west <= clon <= east and south <= clat <= north)
@@ -338,32 +310,30 @@ def _gsd(scene: SceneData) -> float | None:
 
 
 def _apply_s2_facts(scene: SceneData, folder: Path, names: list[str]) -> None:
-    scene.bands = facts_mod.s2_bands(names)
+    scene.bands = sensors.s2_bands(names)
     scene.constellation = "sentinel-2"
     first = scene.sources[0].name
-    scene.platform = "sentinel-2a" if first.startswith("S2A") else "sentinel-2b" if first.startswith("S2B") else None
-    scene.platform = scene.platform or "sentinel-2"
+    scene.platform = sensors.s2_platform_of_file(first)
     scene.instruments = ["msi"]
     scene.gsd = 10.0
     city_dir = folder.parent
-    scene.date = facts_mod.oscd_dates(city_dir).get(folder.name) or facts_mod.date_from_name(first)
+    scene.date = dates.oscd_dates(city_dir).get(folder.name) or dates.date_from_name(first)
     scene.place = facts_mod.oscd_place(city_dir.name)
     scene.slug = re.sub(r"[^a-z0-9]+", "-", f"s2-{city_dir.name}-{folder.name}".lower())
 
 
 def _apply_landsat_facts(scene: SceneData, source: SceneSource, names: list[str]) -> None:
     mtl = facts_mod.read_mtl(source.mtl) if source.mtl else facts_mod.MtlFacts()
-    lid = facts_mod.parse_landsat_id(mtl.scene_id or source.paths[0].name)
+    lid = dates.parse_landsat_id(mtl.scene_id or source.paths[0].name)
     scene.platform = mtl.platform or (lid.platform if lid else None)
     scene.constellation = "landsat"
-    scene.date = mtl.date or (facts_mod.exact_date(lid.date, "Landsat scene id") if lid else None)
+    scene.date = mtl.date or (dates.exact_date(lid.date, "Landsat scene id") if lid else None)
     scene.cloud_cover = mtl.cloud_cover
-    if scene.platform in ("landsat-8", "landsat-9") and all(n in dict((b[0], 1) for b in facts_mod.L8_BANDS)
-                                                             for n in names):
-        scene.bands = facts_mod.landsat8_bands(names)
+    if scene.platform in ("landsat-8", "landsat-9") and all(n in {b[0] for b in sensors.L8_BANDS} for n in names):
+        scene.bands = sensors.landsat8_bands(names)
         scene.instruments = ["oli", "tirs"]
     else:
-        tm = {b.name: b for b in facts_mod.tm_bands()}
+        tm = {b.name: b for b in sensors.tm_bands()}
         scene.bands = [tm.get(n, Band(n)) for n in names]
     table = facts_mod.folder_facts(source.paths[0])
     if table.get("place"):
@@ -383,16 +353,14 @@ def _apply_single_facts(scene: SceneData, path: Path, descriptions: list[str], t
     if table.get("note"):
         scene.notes.append(table["note"])
     # Landsat ids in the name or in ENVI band names (Taizhou headers name their MTL files)
-    lid = facts_mod.parse_landsat_id(path.name) or next(
-        (x for x in (facts_mod.parse_landsat_id(d) for d in descriptions) if x), None)
+    lid = dates.parse_landsat_id(path.name) or next(
+        (x for x in (dates.parse_landsat_id(d) for d in descriptions) if x), None)
     if lid:
         scene.platform = scene.platform or lid.platform
         scene.constellation = scene.constellation or "landsat"
         scene.instruments = scene.instruments or [lid.sensor]
-        scene.date = facts_mod.exact_date(lid.date, "Landsat scene id")
-    scene.date = scene.date or facts_mod.date_from_name(path.name) or facts_mod.date_from_tiff_tag(
-        tags.get("TIFFTAG_DATETIME") or tags.get("ACQUISITIONDATE") or tags.get("DATE_ACQUIRED")
-        or tags.get("EXIF_DateTimeOriginal"))
+        scene.date = dates.exact_date(lid.date, "Landsat scene id")
+    scene.date = scene.date or dates.date_from_name(path.name) or dates.date_from_tags(tags)
     scene.bands = _bands_for(count, descriptions, table, scene.constellation, colorinterp)
 
 
@@ -401,17 +369,16 @@ def _bands_for(count: int, descriptions: list[str], table: dict, constellation: 
     """Band names and common names: from the table, S2-like descriptions, the sensor, or the band count."""
     if table.get("bands") and len(table["bands"]) == count:
         return [Band(c, c) for c in table["bands"]]
-    s2_names = [d.strip().upper().replace("B8A", "B8A") for d in descriptions]
-    s2_names = [f"B{int(n[1:]):02d}" if re.fullmatch(r"B\d{1,2}", n) else n for n in s2_names]
-    if s2_names and all(n in facts_mod.S2_ORDER for n in s2_names):
-        return facts_mod.s2_bands(s2_names)
+    s2_names = [sensors.s2_band_name(d) if d.strip().upper().startswith("B") else None for d in descriptions]
+    if s2_names and all(s2_names):
+        return sensors.s2_bands(s2_names)
     if count == 13 and constellation == "sentinel-2":
-        return facts_mod.s2_bands()
+        return sensors.s2_bands()
     if constellation == "landsat" and count == 6:
-        return facts_mod.tm_bands()
+        return sensors.tm_bands()
     if count >= 3 and colorinterp[:3] == ["red", "green", "blue"]:
-        return facts_mod.rgb_bands(3) + [Band(f"band{i + 1}") for i in range(3, count)]
-    return facts_mod.rgb_bands(count)
+        return sensors.rgb_bands(3) + [Band(f"band{i + 1}") for i in range(3, count)]
+    return sensors.rgb_bands(count)
 
 
 def is_georeferenced(source: SceneSource) -> bool:

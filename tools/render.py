@@ -1,13 +1,13 @@
 """Raster -> display RGB (uint8), shared by the image reader, search chips, thumbnails and tiles.
 
 Which bands make the picture follows the bands' common names (Sentinel-2 true colour B04,B03,B02; NAIP RGB;
-Landsat false colour), and the stretch is a 2-98 percentile one, per band. Catalog items carry their percentiles
-(`sentinelle:stats`, computed once at ingest) so that every window of a scene gets the same colours.
+Landsat false colour), and the stretch is a 2-98 percentile one, per band (`tools/rasters/stretch.py`). Catalog
+items carry their percentiles (`sentinelle:stats`, computed once at ingest) so that every window of a scene gets the
+same colours. Files are opened through `tools.rasters` only.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tools.core.errors import BadInputError
+from tools.rasters.stretch import percentiles, stretch
 
 PRESETS = ("truecolor", "falsecolor", "swir", "rgb")
 _PRESET_NAMES = {
@@ -23,7 +24,6 @@ _PRESET_NAMES = {
     "swir": ("swir16", "nir", "red"),
 }
 _NIR = ("nir", "nir08")
-PHOTO_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
 
 def _common_names(bands: Sequence[Any]) -> list[str | None]:
@@ -77,43 +77,6 @@ def display_indexes(bands: Sequence[Any], preset: str | None = None, constellati
     return [1, 2, 3]
 
 
-def percentiles(data: np.ndarray, valid: np.ndarray | None = None, lo: float = 2.0, hi: float = 98.0,
-                max_samples: int = 1_000_000) -> tuple[list[float], list[float]]:
-    """Per-band (lo, hi) percentiles over valid pixels, on a regular subsample for big arrays."""
-    bands, height, width = data.shape
-    step = max(1, int(np.ceil(np.sqrt(height * width / max_samples))))
-    sample = data[:, ::step, ::step].astype(np.float64)
-    ok = np.isfinite(sample)
-    if valid is not None:
-        ok &= valid[::step, ::step][None, :, :]
-    low, high = [], []
-    for b in range(bands):
-        values = sample[b][ok[b]]
-        if values.size == 0:
-            low.append(0.0)
-            high.append(1.0)
-            continue
-        p_lo, p_hi = np.percentile(values, [lo, hi])
-        if p_hi <= p_lo:
-            p_hi = p_lo + 1.0
-        low.append(float(p_lo))
-        high.append(float(p_hi))
-    return low, high
-
-
-def stretch(data: np.ndarray, low: Sequence[float], high: Sequence[float],
-            valid: np.ndarray | None = None) -> np.ndarray:
-    """(3, H, W) any dtype -> (H, W, 3) uint8, linear between low and high per band; invalid pixels black."""
-    out = np.empty((data.shape[1], data.shape[2], data.shape[0]), dtype=np.uint8)
-    for b in range(data.shape[0]):
-        scaled = (data[b].astype(np.float32) - low[b]) / max(high[b] - low[b], 1e-12)
-        scaled = np.nan_to_num(scaled, nan=0.0, posinf=1.0, neginf=0.0)
-        out[:, :, b] = np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    if valid is not None:
-        out[~valid] = 0
-    return out
-
-
 def valid_mask(data: np.ndarray, nodata: float | None) -> np.ndarray:
     """Pixels that hold data in every band: finite and not nodata."""
     ok = np.all(np.isfinite(data), axis=0) if np.issubdtype(data.dtype, np.floating) else np.ones(data.shape[1:], bool)
@@ -139,12 +102,12 @@ def stats_for(stats: dict, indexes: Sequence[int]) -> tuple[list[float], list[fl
 
 def _bands_of_dataset(ds) -> list[dict]:
     """Band common names of a plain raster file, from its descriptions or colour interpretation, else by count."""
-    from tools.ingest_facts import S2_ORDER, s2_bands, tm_bands
+    from tools.rasters.sensors import s2_band_name, s2_bands, tm_bands
 
     names = [(d or "").strip().upper() for d in ds.descriptions]
-    names = [f"B{int(n[1:]):02d}" if len(n) in (2, 3) and n[0] == "B" and n[1:].isdigit() else n for n in names]
-    if names and all(n in S2_ORDER for n in names):
-        return [b.to_dict() for b in s2_bands(names)]
+    s2_names = [s2_band_name(n) if n.startswith("B") else None for n in names]
+    if s2_names and all(s2_names):
+        return [b.to_dict() for b in s2_bands(s2_names)]
     if ds.count == 13:
         return [b.to_dict() for b in s2_bands()]
     if ds.count == 6 and all(not n for n in names):
@@ -189,9 +152,9 @@ def to_rgb(path_or_item: Any, window: Any = None, max_size: int | None = None, p
     `window`: a rasterio Window (pixels of the scene) or [west, south, east, north] in EPSG:4326.
     Items use their stored percentiles (same colours for every window); plain files are stretched on what is read.
     """
-    import rasterio
     from rasterio.enums import Resampling
-    from rasterio.errors import NotGeoreferencedWarning
+
+    from tools.rasters.open import open_raster, read_errors
 
     stats = None
     constellation = None
@@ -206,10 +169,7 @@ def to_rgb(path_or_item: Any, window: Any = None, max_size: int | None = None, p
     else:
         path = Path(path_or_item)
         bands = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        ds = rasterio.open(path)
-    with ds:
+    with open_raster(path) as ds:
         if bands is None:
             bands = _bands_of_dataset(ds)
             photo = ds.count >= 3 and ds.dtypes[0] == "uint8" and [c.name for c in ds.colorinterp[:3]] == [
@@ -220,8 +180,9 @@ def to_rgb(path_or_item: Any, window: Any = None, max_size: int | None = None, p
         win = _window_of(ds, window)
         height, width = (int(win.height), int(win.width)) if win is not None else (ds.height, ds.width)
         shape = _out_shape(height, width, max_size)
-        data = ds.read(idx, window=win, out_shape=(3, *shape), resampling=Resampling.average
-                       if shape != (height, width) else Resampling.nearest)
+        with read_errors(Path(path).name):
+            data = ds.read(idx, window=win, out_shape=(3, *shape), resampling=Resampling.average
+                           if shape != (height, width) else Resampling.nearest)
         nodata = ds.nodata
     valid = valid_mask(data, nodata)
     if photo:
@@ -233,32 +194,9 @@ def to_rgb(path_or_item: Any, window: Any = None, max_size: int | None = None, p
 
 
 def read_rgb_image(path: str | Path, max_size: int | None = None) -> np.ndarray:
-    """Any image file (JPEG, PNG, GeoTIFF, ENVI...) -> RGB (H, W, 3) uint8; photos are kept as they are."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"no image file at {path}")
-    if path.suffix.lower() in PHOTO_EXTS:
-        from PIL import Image, UnidentifiedImageError
+    """Any image file (JPEG, PNG, BMP, GeoTIFF, ENVI...) -> RGB (H, W, 3) uint8; photos are kept as they are."""
+    from tools.rasters.images import is_picture, open_image_rgb
 
-        try:
-            with Image.open(path) as img:
-                img.load()
-                if img.mode in ("I;16", "I;16B", "I", "F"):
-                    arr = np.asarray(img, dtype=np.float32)[None]
-                    low, high = percentiles(arr)
-                    gray = stretch(arr, low, high)[:, :, 0]
-                    rgb = np.repeat(gray[:, :, None], 3, axis=2)
-                else:
-                    rgb = np.asarray(img.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise BadInputError(f"{path.name}: not a readable image ({exc.__class__.__name__})") from None
-        if max_size and max(rgb.shape[:2]) > max_size:
-            h, w = _out_shape(rgb.shape[0], rgb.shape[1], max_size)
-            rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR))
-        return np.ascontiguousarray(rgb)
-    from rasterio.errors import RasterioIOError
-
-    try:
-        return to_rgb(path, max_size=max_size)
-    except RasterioIOError as exc:
-        raise BadInputError(f"{path.name}: not a readable image ({str(exc).splitlines()[0][:120]})") from None
+    if is_picture(path):
+        return open_image_rgb(path, max_size)[0]
+    return to_rgb(path, max_size=max_size)

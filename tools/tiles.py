@@ -78,6 +78,7 @@ def render_scene_tile(item_id: str, z: int, x: int, y: int, preset: str | None =
     from rio_tiler.errors import TileOutsideBounds
     from rio_tiler.io import Reader
 
+    from tools.rasters.open import open_raster
     from tools.render import display_indexes, stats_for
 
     check_tile(z, x, y)
@@ -85,7 +86,7 @@ def render_scene_tile(item_id: str, z: int, x: int, y: int, preset: str | None =
     props = item.properties
     indexes = display_indexes(props.get("eo:bands") or [], preset, props.get("constellation"))
     stats = props.get("sentinelle:stats")
-    with _GDAL_LOCK, Reader(str(path)) as src:
+    with _GDAL_LOCK, open_raster(path) as ds, Reader(None, dataset=ds) as src:
         if not src.tile_exists(x, y, z):
             return None
         try:
@@ -134,20 +135,10 @@ def _overview_tile(src, x: int, y: int, z: int, indexes: list[int], size: int = 
 
 
 def _percentiles_of(img) -> tuple[list[float], list[float]]:
-    import numpy as np
+    """2-98 percentiles per band of a rendered tile (masked pixels left out): scenes without stored stats."""
+    from tools.rasters.stretch import percentiles
 
-    data = img.array
-    low, high = [], []
-    for b in range(data.shape[0]):
-        values = data[b].compressed() if hasattr(data[b], "compressed") else data[b].ravel()
-        if values.size == 0:
-            low.append(0.0)
-            high.append(1.0)
-        else:
-            lo, hi = np.percentile(values, [2, 98])
-            low.append(float(lo))
-            high.append(float(hi if hi > lo else lo + 1))
-    return low, high
+    return percentiles(img.array)
 
 
 # --- result tiles --------------------------------------------------------------------------------------------------
@@ -167,18 +158,14 @@ def result_path(relpath: str) -> Path:
 @lru_cache(maxsize=64)
 def _result_stats(path: str, mtime: float) -> tuple[float, float]:
     """2-98 percentiles of band 1 of a result raster (cached per file version)."""
-    import numpy as np
-    import rasterio
+    from tools.rasters.open import open_raster
+    from tools.rasters.stretch import percentiles
 
-    with rasterio.open(path) as ds:
+    with open_raster(path) as ds:
         scale = max(1, int(max(ds.width, ds.height) / 1024))
         arr = ds.read(1, masked=True, out_shape=(max(1, ds.height // scale), max(1, ds.width // scale)))
-    values = arr.compressed().astype(np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(values, [2, 98])
-    return float(lo), float(hi if hi > lo else lo + 1)
+    (low,), (high,) = percentiles(arr[None])
+    return low, high
 
 
 def render_result_tile(relpath: str, z: int, x: int, y: int, colormap: str = "viridis",
@@ -191,6 +178,8 @@ def render_result_tile(relpath: str, z: int, x: int, y: int, colormap: str = "vi
     from rio_tiler.colormap import cmap
     from rio_tiler.errors import TileOutsideBounds
     from rio_tiler.io import Reader
+
+    from tools.rasters.open import open_raster
 
     check_tile(z, x, y)
     path = result_path(relpath)
@@ -205,7 +194,7 @@ def render_result_tile(relpath: str, z: int, x: int, y: int, colormap: str = "vi
             raise BadInputError("rescale is 'min,max'") from None
     else:
         low, high = _result_stats(str(path), path.stat().st_mtime)
-    with _GDAL_LOCK, Reader(str(path)) as src:
+    with _GDAL_LOCK, open_raster(path) as ds, Reader(None, dataset=ds) as src:
         if not src.tile_exists(x, y, z):
             return None
         try:

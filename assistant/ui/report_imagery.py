@@ -37,6 +37,7 @@ def inline_tile_layer(layer: dict[str, Any], max_tiles: int = 16) -> dict[str, A
     import numpy as np
     from PIL import Image
 
+    from tools.rasters.images import decode_png_rgba
     from tools.tiles import render_url_tile
 
     url, bounds = layer.get("url"), layer.get("bounds")
@@ -51,7 +52,7 @@ def inline_tile_layer(layer: dict[str, Any], max_tiles: int = 16) -> dict[str, A
     for t in tiles:
         png = render_url_tile(url, t.z, t.x, t.y)
         if png is not None:
-            tile = Image.open(io.BytesIO(png)).convert("RGBA")
+            tile = decode_png_rgba(png)
             mosaic.paste(tile, ((t.x - x0) * TILE, (t.y - y0) * TILE))
     if not np.asarray(mosaic)[..., 3].any():  # no tile rendered, or only transparent ones
         return None

@@ -133,21 +133,18 @@ def _thumbnail_data_uri(path: str | None, max_px: int = 320) -> str | None:
     if not path or not Path(path).is_file():
         return None
     try:
-        import numpy as np
-        import rasterio
         from PIL import Image
 
-        with rasterio.open(path) as ds:
+        from tools.rasters.open import open_raster
+        from tools.rasters.stretch import auto_stretch
+
+        with open_raster(path) as ds:
             scale = max(ds.width, ds.height) / max_px
             shape = (max(1, int(ds.height / max(scale, 1))), max(1, int(ds.width / max(scale, 1))))
             idx = [1, 2, 3] if ds.count >= 3 else [1]
-            data = ds.read(idx, out_shape=(len(idx), *shape)).astype("float32")
-        lo, hi = np.percentile(data, [2, 98])
-        rgb = np.clip((data - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255).astype("uint8")
-        if rgb.shape[0] == 1:
-            rgb = np.repeat(rgb, 3, axis=0)
+            data = ds.read(idx, out_shape=(len(idx), *shape))
         buf = io.BytesIO()
-        Image.fromarray(np.moveaxis(rgb, 0, -1)).save(buf, format="JPEG", quality=80)
+        Image.fromarray(auto_stretch(data)).save(buf, format="JPEG", quality=80)
         return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
     except Exception:  # noqa: BLE001 - a report without a thumbnail is still a report
         return None

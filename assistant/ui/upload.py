@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,8 @@ from assistant.config import get_settings
 from assistant.errors import BadInputError
 from assistant.events import MapLayer
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".jp2"}
-BROWSER_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".jp2"}  # what `tools.rasters` opens
+BROWSER_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 PREVIEW_MAX_PX = 1024
 THUMB_MAX_PX = 384
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -54,69 +53,47 @@ def accept_upload(src: str | Path, sid: str) -> Path:
 
 
 def _check_readable(path: Path) -> None:
-    """Fail early, with a clear message, on a corrupt or empty image."""
-    import rasterio
-    from rasterio.errors import RasterioError
+    """Fail early, with a one-line message, on a file that is not what it says, too large, empty or corrupt
+    (`tools.rasters.open_raster`: content sniffed, VRT and remote references refused, size from the header)."""
+    from tools.rasters.open import open_raster, read_errors, user_max_pixels
 
     try:
-        with rasterio.open(path) as ds:
-            if ds.width * ds.height > get_settings().max_pixels:
-                raise BadInputError(f"'{path.name}' is {ds.width}x{ds.height} px, larger than this server accepts.")
+        with open_raster(path, max_pixels=user_max_pixels()) as ds, read_errors(path.name):
             ds.read(1, out_shape=(1, min(ds.height, 8), min(ds.width, 8)))
-    except RasterioError as exc:
+    except BadInputError as exc:
         path.unlink(missing_ok=True)
-        raise BadInputError(f"'{path.name.split('_', 1)[-1]}' is not a readable image ({exc}).") from exc
+        raise BadInputError(str(exc).replace(path.name, path.name.split("_", 1)[-1])) from None
 
 
 def georeference(path: Path) -> list[float] | None:
     """[west, south, east, north] in EPSG:4326 when the file is georeferenced, else None."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-    from rasterio.warp import transform_bounds
+    from tools.rasters.footprint import bbox_4326
+    from tools.rasters.open import open_raster
 
-    with warnings.catch_warnings(), rasterio.open(path) as ds:
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        if ds.crs is None or ds.transform.is_identity:
-            return None
-        bounds = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
-    if not all(np.isfinite(bounds)) or bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:
-        return None
-    return [float(b) for b in bounds]
-
-
-def _stretch(bands: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """2-98 percentile stretch per band to uint8 (display only)."""
-    out = np.zeros(bands.shape, dtype=np.uint8)
-    for i, band in enumerate(bands):
-        values = band[valid]
-        if values.size == 0:
-            continue
-        lo, hi = np.percentile(values, [2, 98])
-        scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        out[i] = np.clip((band.astype(np.float32) - lo) * scale, 0, 255).astype(np.uint8)
-    return out
+    with open_raster(path) as ds:
+        return bbox_4326(ds.crs, ds.transform, ds.width, ds.height)
 
 
 def write_preview(path: Path, bounds: list[float]) -> Path:
     """A PNG of the upload warped to EPSG:4326 (at most PREVIEW_MAX_PX a side), transparent outside the data."""
-    import rasterio
     from PIL import Image
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
-    with rasterio.open(path) as ds, WarpedVRT(ds, crs="EPSG:4326", resampling=Resampling.bilinear) as vrt:
+    from tools.rasters.open import open_raster
+    from tools.rasters.stretch import auto_stretch
+
+    with open_raster(path) as ds, WarpedVRT(ds, crs="EPSG:4326", resampling=Resampling.bilinear) as vrt:
         scale = max(vrt.width, vrt.height) / PREVIEW_MAX_PX
         shape = (max(1, round(vrt.height / max(scale, 1))), max(1, round(vrt.width / max(scale, 1))))
         indexes = [1, 2, 3] if vrt.count >= 3 else [1]
         data = vrt.read(indexes, out_shape=(len(indexes), *shape), resampling=Resampling.bilinear, masked=True)
         mask = vrt.dataset_mask(out_shape=shape) > 0
     valid = mask & ~np.ma.getmaskarray(data).any(axis=0)
-    rgb = _stretch(np.ma.getdata(data), valid)
-    if rgb.shape[0] == 1:
-        rgb = np.repeat(rgb, 3, axis=0)
-    rgba = np.concatenate([rgb, (valid * 255).astype(np.uint8)[None]], axis=0)
+    rgb = auto_stretch(np.ma.getdata(data), valid)
+    rgba = np.dstack([rgb, (valid * 255).astype(np.uint8)])
     out = path.with_name(path.stem + "_preview.png")
-    Image.fromarray(np.moveaxis(rgba, 0, -1), "RGBA").save(out)
+    Image.fromarray(rgba, "RGBA").save(out)
     return out
 
 
@@ -131,22 +108,21 @@ def chat_image(path: str | Path) -> str | None:
         return str(path)
     thumb = path.with_name(path.stem + "_thumb.png")
     if not thumb.exists():
-        import rasterio
         from PIL import Image
         from rasterio.enums import Resampling
 
+        from tools.rasters.open import open_raster
+        from tools.rasters.stretch import auto_stretch
+
         try:
-            with rasterio.open(path) as ds:
+            with open_raster(path) as ds:
                 scale = max(1.0, max(ds.width, ds.height) / THUMB_MAX_PX)
                 shape = (max(1, round(ds.height / scale)), max(1, round(ds.width / scale)))
                 indexes = [1, 2, 3] if ds.count >= 3 else [1]
                 data = ds.read(indexes, out_shape=(len(indexes), *shape), resampling=Resampling.average)
         except Exception:  # noqa: BLE001 - no thumbnail: the chat shows the question without it
             return None
-        rgb = _stretch(data, np.ones(shape, dtype=bool))
-        if rgb.shape[0] == 1:
-            rgb = np.repeat(rgb, 3, axis=0)
-        Image.fromarray(np.moveaxis(rgb, 0, -1)).save(thumb)
+        Image.fromarray(auto_stretch(data)).save(thumb)
     return str(thumb)
 
 

@@ -96,7 +96,7 @@ def _cog_item(path: Path, base: Path) -> Any:
     import rasterio
     from rasterio.warp import transform_bounds
 
-    from tools.ingest_facts import date_from_name
+    from tools.rasters.dates import date_from_name
     from tools.render import _bands_of_dataset
 
     path = path.resolve()

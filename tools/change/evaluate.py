@@ -7,16 +7,14 @@ Metrics are pooled over all labelled pixels of a dataset (and listed per pair).
 from __future__ import annotations
 
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from rasterio.errors import NotGeoreferencedWarning
 
 from tools.core.errors import BadInputError
+from tools.rasters.open import open_raster, read_errors
 
 
 @dataclass(frozen=True)
@@ -82,10 +80,9 @@ def sampled_pairs(root: Path) -> list[Pair]:
 
 
 def _read_band(path: Path) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path) as src:
-            return src.read(1)
+    """Band 1 of a label or mask (OSCD GeoTIFF, LEVIR PNG, Taizhou/Nanjing `change.bmp`)."""
+    with open_raster(path) as src, read_errors(path.name):
+        return src.read(1)
 
 
 def read_label(pair: Pair) -> np.ndarray:
@@ -137,8 +134,7 @@ def evaluate(pairs: list[Pair], methods: list[str], progress: Callable[[str], No
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 summary = run_change(pair.before, pair.after, Path(tmp), method=method, head=head)
-                with rasterio.open(Path(tmp) / "mask.tif") as src:
-                    mask = src.read(1)
+                mask = _read_band(Path(tmp) / "mask.tif")
             label = read_label(pair)
             labelled = labelled_pixels(pair, label)
             valid = mask != 255 if labelled is None else (mask != 255) & labelled

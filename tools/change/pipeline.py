@@ -34,6 +34,7 @@ from tools.change.polygons import polygonize_mask
 from tools.change.sources import BLOCK, AlignedReader, Grid, Source, check_overlap, open_source
 from tools.core.errors import BadInputError
 from tools.core.results import ProgressCallback, no_progress
+from tools.rasters.open import open_raster
 from tools.torch_device import batch_size
 
 METHODS = ("zeroshot", "head", "cva")
@@ -291,7 +292,7 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                     for k, (reader, bm) in enumerate(((r1, job.bms[0]), (r2, job.bms[1]))):
                         path = Path(tmp) / f"clouds_{k}.tif"
                         cloud_info[f"date{k + 1}_cloud_pixels"] = write_cloud_mask(reader, bm, grid, path)
-                        cloud_readers.append(stack.enter_context(rasterio.open(path)))
+                        cloud_readers.append(stack.enter_context(open_raster(path)))
                     cloud_info["applied"] = True
             dst = stack.enter_context(rasterio.open(tmp_score, "w", **grid.profile("float32", float("nan"))))
             done = 0

@@ -23,6 +23,7 @@ from shapely.ops import unary_union
 from shapely.strtree import STRtree
 
 from tools.change.sources import Grid
+from tools.rasters.open import open_raster
 
 MAX_FEATURES = 3000
 SIMPLIFY_PX = 0.75  # outline tolerance (pixels): pixel staircases become straight edges, ~2x fewer vertices
@@ -52,7 +53,7 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
     top: list[int] = []  # pixel counts of the largest interior patches kept as polygons (min-heap)
     changed = interior = 0
     tolerance = SIMPLIFY_PX * min(abs(grid.transform.a), abs(grid.transform.e))
-    with rasterio.open(score_path) as src, rasterio.open(mask_path, "w", **grid.profile("uint8", 255)) as dst:
+    with open_raster(score_path) as src, rasterio.open(mask_path, "w", **grid.profile("uint8", 255)) as dst:
         for r in range(0, grid.height, block):
             for c in range(0, grid.width, block):
                 w = Window(c, r, min(block, grid.width - c), min(block, grid.height - r))

@@ -8,29 +8,27 @@ memory depends on the window, never on the scene.
 from __future__ import annotations
 
 import math
-import re
-import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from tools.change.bands import S2_ORDER_13, BandMap, band_map_from_count, band_map_from_names
 from tools.core.errors import BadInputError, NotFoundError
+from tools.rasters.dates import date_from_name, oscd_dates
+from tools.rasters.footprint import is_georeferenced
+from tools.rasters.open import gdal_guard, open_raster, read_errors
+from tools.rasters.sensors import s2_band_file
 
 BLOCK = 1024  # pixels per side of the blocks whole-grid passes read and write (memory bound, not scene bound)
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".png", ".jpg", ".jpeg", ".img", ".vrt"}
-_BAND_RE = re.compile(r"_B(8A|\d{2})\.(tif|tiff|jp2)$", re.IGNORECASE)
-_DATE_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(0[1-9]|1[0-2])([0-3]\d)(?!\d)")
 
 
 @dataclass
@@ -95,44 +93,32 @@ class Source:
 
 
 def _grid_of(path: Path) -> tuple[Grid, int, list, str, list]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                crs = src.crs if src.crs and not src.transform.is_identity else None
-                grid = Grid(crs, src.transform, src.width, src.height)
-                if src.count < 1 or src.width < 1:
-                    raise BadInputError(f"{path.name} holds no raster bands")
-                src.read(1, window=Window(0, 0, min(8, src.width), min(8, src.height)))
-                return grid, src.count, list(src.descriptions), src.dtypes[0], list(src.nodatavals)
-    except RasterioIOError as exc:
-        detail = str(exc).splitlines()[0][:100]
-        raise BadInputError(f"cannot read {path.name}: not a readable raster ({detail})") from exc
+    with open_raster(path) as src:
+        crs = src.crs if is_georeferenced(src.crs, src.transform) else None
+        grid = Grid(crs, src.transform, src.width, src.height)
+        with read_errors(path.name):
+            src.read(1, window=Window(0, 0, min(8, src.width), min(8, src.height)))
+        return grid, src.count, list(src.descriptions), src.dtypes[0], list(src.nodatavals)
 
 
-def _date_from_text(text: str) -> str | None:
-    m = _DATE_RE.search(text)
-    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else None
+def _file_date(name: str) -> str | None:
+    fact = date_from_name(name)
+    return fact.day if fact else None
 
 
 def _folder_date(folder: Path, files: list[Path]) -> str | None:
-    dates_txt = folder.parent / "dates.txt"
-    m = re.search(r"imgs_(\d)", folder.name)
-    if dates_txt.exists() and m:
-        for line in dates_txt.read_text().splitlines():
-            if line.startswith(f"date_{m.group(1)}"):
-                return _date_from_text(line)
-    return _date_from_text(files[0].name) if files else None
+    """OSCD `dates.txt` beside `imgs_1`/`imgs_2`, else the date in the first band file's name."""
+    if fact := oscd_dates(folder.parent).get(folder.name):
+        return fact.day
+    return _file_date(files[0].name) if files else None
 
 
 def open_folder(folder: Path) -> Source:
     """A folder of per-band Sentinel-2 files (`*_B04.tif` ...); the grid is the 10 m bands' grid."""
     found: dict[str, Path] = {}
     for f in sorted(folder.iterdir()):
-        m = _BAND_RE.search(f.name)
-        if m:
-            v = m.group(1).upper()
-            found["B8A" if v == "8A" else f"B{int(v):02d}"] = f
+        if band := s2_band_file(f.name):
+            found[band[1]] = f
     if not found:
         raise BadInputError(f"folder {folder.name} holds no per-band files named like *_B04.tif")
     names = [b for b in S2_ORDER_13 if b in found]
@@ -164,10 +150,7 @@ def open_file(path: Path, sensor: str = "", names: list | None = None, common: l
     if bm is None:
         bm = band_map_from_count(count, sensor)
     if not date:
-        date = _date_from_text(path.name)
-        if not date:
-            m = re.search(r"(?<!\d)((?:19|20)\d{2})(?!\d)", path.stem)
-            date = f"{m.group(1)}-06-30" if m else None
+        date = _file_date(path.name)  # a year alone in the name stands for its middle
     return Source(str(path), [(path, i + 1) for i in range(count)], bm, grid, date, bm.sensor if not sensor else sensor,
                   scene_id, nodata)
 
@@ -260,10 +243,9 @@ class AlignedReader:
         self._scale: dict[Path, tuple[float, float]] = {}
         self._whole: np.ndarray | None = None
         self._shift: dict[Path, tuple[float, float, float]] = {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with gdal_guard():
             for f in source.files:
-                src = self._stack.enter_context(rasterio.open(f))
+                src = self._stack.enter_context(open_raster(f))
                 same = src.width == ref.width and src.height == ref.height and (
                     ref.crs is None or (src.crs == ref.crs and src.transform.almost_equals(ref.transform))
                 )

@@ -52,7 +52,12 @@ class ToolSettings(BaseSettings):
     torch_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Device for the encoders (Galileo change detector): auto = cuda when available."
     )
-    max_pixels: int = Field(30000 * 30000, description="Largest raster (width x height) accepted for processing.")
+    max_pixels: int = Field(
+        30000 * 30000, description="Largest raster accepted for processing: width x height, and width x height x bands."
+    )
+    max_image_pixels: int = Field(
+        16384 * 16384, description="Largest width x height of a file a user gives (upload, ingest, reader): read in memory."
+    )
     nominatim: bool = Field(False, description="Use OpenStreetMap Nominatim for places not in the gazetteer (online).")
 
     @property

@@ -3,6 +3,7 @@
 An `ImageInput` carries a display RGB (for the scene classifier and the VLM), the spectral bands by common name
 when the file says which they are (for NDVI/NDWI/NDBI and the cloud mask), and the image facts (size, GSD, CRS,
 footprint, date). Big rasters are read decimated (overviews), never whole; a bbox reads only that window.
+Files are opened through `tools.rasters` (format, safety and size checks) only.
 """
 
 from __future__ import annotations
@@ -16,15 +17,10 @@ import numpy as np
 
 from tools.core.errors import BadInputError, SentinelleError
 from tools.core.settings import get_settings
+from tools.rasters.dates import date_from_name, date_from_tags
+from tools.rasters.sensors import S2_COMMON, S2_ORDER, s2_band_name
 
-RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".img", ".vrt"}
-SENTINEL2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
-SENTINEL2_COMMON = {
-    "B01": "coastal", "B02": "blue", "B03": "green", "B04": "red", "B05": "rededge", "B06": "rededge2",
-    "B07": "rededge3", "B08": "nir", "B8A": "nir08", "B09": "nir09", "B10": "cirrus", "B11": "swir16", "B12": "swir22",
-}  # fmt: skip
 _COLOUR_NAMES = {"red": "red", "green": "green", "blue": "blue", "nir": "nir", "swir1": "swir16", "swir2": "swir22"}
-_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
 @dataclass
@@ -85,9 +81,11 @@ def load(image: str | Path | None = None, scene_id: str | None = None, bbox: lis
     size_mb = path.stat().st_size / 1e6
     if size_mb > settings.upload_max_mb:
         raise BadInputError(f"image '{path.name}' is {size_mb:.0f} MB, over the {settings.upload_max_mb:.0f} MB limit")
-    if path.suffix.lower() in RASTER_SUFFIXES:
-        return _load_raster(path, path.name, bbox=bbox, max_side=max_side)
-    return _load_picture(path, max_side)
+    from tools.rasters.images import is_picture
+
+    if is_picture(path):  # by content; VRT, URLs and mislabelled files are refused here
+        return _load_picture(path, max_side)
+    return _load_raster(path, path.name, bbox=bbox, max_side=max_side)
 
 
 def _check_bbox(bbox: list[float]) -> list[float]:
@@ -101,40 +99,18 @@ def _check_bbox(bbox: list[float]) -> list[float]:
 
 
 def _load_picture(path: Path, max_side: int) -> ImageInput:
-    """JPEG/PNG/...: plain pictures, no georeference, RGB only."""
-    from PIL import Image, UnidentifiedImageError
+    """JPEG/PNG/BMP: plain pictures, no georeference, RGB only."""
+    from tools.rasters.images import open_image_rgb
 
-    settings = get_settings()
-    Image.MAX_IMAGE_PIXELS = settings.max_pixels
-    try:
-        with Image.open(path) as pil:
-            width, height = pil.size
-            if width * height > settings.max_pixels:
-                raise BadInputError(f"image '{path.name}' is {width} x {height} px, over the size limit")
-            pil.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale when big
-            if pil.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit / float grey: stretch, don't clip to white
-                grey = np.asarray(pil, dtype=np.float32)
-                rgb_image = Image.fromarray(np.dstack([stretch(grey, np.isfinite(grey))] * 3))
-            else:
-                rgb_image = pil.convert("RGB")
-                rgb_image.load()
-    except UnidentifiedImageError as exc:
-        raise BadInputError(f"'{path.name}' is not an image Sentinelle can read") from exc
-    except Image.DecompressionBombError as exc:
-        raise BadInputError(f"image '{path.name}' is over the size limit ({settings.max_pixels} pixels)") from exc
-    except OSError as exc:
-        raise BadInputError(f"image '{path.name}' is corrupt or truncated") from exc
-    downscaled = max(rgb_image.size) > max_side
-    if downscaled:
-        rgb_image.thumbnail((max_side, max_side), Image.BICUBIC)
-    downscaled = downscaled or rgb_image.size != (width, height)
-    return ImageInput(rgb=np.asarray(rgb_image), source=path.name, width=width, height=height,
-                      date=_date_from_name(path.name), downscaled=downscaled)  # fmt: skip
+    rgb, (width, height) = open_image_rgb(path, max_side)
+    return ImageInput(rgb=rgb, source=path.name, width=width, height=height, date=_exact_day(path.name),
+                      downscaled=rgb.shape[:2] != (height, width))  # fmt: skip
 
 
-def _date_from_name(name: str) -> str | None:
-    match = _DATE.search(name)
-    return f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if match else None
+def _exact_day(name: str) -> str | None:
+    """The acquisition day in a file name (a year alone is not a day)."""
+    fact = date_from_name(name)
+    return fact.day if fact and fact.exact else None
 
 
 def band_names(dataset: Any, source_name: str, item_bands: list[dict] | None = None) -> list[str | None]:
@@ -144,15 +120,15 @@ def band_names(dataset: Any, source_name: str, item_bands: list[dict] | None = N
     """
     count = dataset.count
     if item_bands and len(item_bands) == count:
-        names = [(b.get("common_name") or SENTINEL2_COMMON.get(str(b.get("name", "")).upper())) for b in item_bands]
+        names = [(b.get("common_name") or S2_COMMON.get(_s2_name(str(b.get("name", ""))))) for b in item_bands]
         return [n.lower() if n else None for n in names]
     descriptions = [str(d).strip() if d else "" for d in dataset.descriptions]
     if any(descriptions):
-        named = [SENTINEL2_COMMON.get(d.upper()) or _COLOUR_NAMES.get(d.lower()) for d in descriptions]
+        named = [S2_COMMON.get(_s2_name(d)) or _COLOUR_NAMES.get(d.lower()) for d in descriptions]
         if any(named):
             return named
-    if count == len(SENTINEL2_BANDS):
-        return [SENTINEL2_COMMON[b] for b in SENTINEL2_BANDS]
+    if count == len(S2_ORDER):
+        return [S2_COMMON[b] for b in S2_ORDER]
     interp = [c.name for c in dataset.colorinterp]
     if count >= 3 and interp[:3] == ["red", "green", "blue"]:
         return ["red", "green", "blue"] + [None] * (count - 3)
@@ -161,6 +137,10 @@ def band_names(dataset: Any, source_name: str, item_bands: list[dict] | None = N
     if count == 3:
         return ["red", "green", "blue"]
     return [None] * count
+
+
+def _s2_name(text: str) -> str:
+    return (s2_band_name(text) or "") if text.upper().startswith("B") else ""
 
 
 def _gsd_m(dataset: Any) -> float | None:
@@ -180,18 +160,13 @@ def _load_raster(path: Path, source: str, *, bbox: list[float] | None, max_side:
                  item: Any = None) -> ImageInput:  # fmt: skip
     """A GeoTIFF (or other raster): decimated read of all bands, window when bbox is given."""
     import rasterio
-    from rasterio.errors import RasterioIOError
     from rasterio.windows import Window, from_bounds
 
-    settings = get_settings()
-    try:
-        dataset = rasterio.open(path)
-    except RasterioIOError as exc:
-        raise BadInputError(f"'{source}' is not a raster Sentinelle can read") from exc
-    with dataset:
-        if dataset.width * dataset.height > settings.max_pixels:
-            raise BadInputError(f"raster '{source}' is {dataset.width} x {dataset.height} px, over the size limit")
-        georef = dataset.crs is not None and not dataset.transform.is_identity
+    from tools.rasters.footprint import dataset_footprint, dataset_is_georeferenced
+    from tools.rasters.open import open_raster, read_errors, user_max_pixels
+
+    with open_raster(path, max_pixels=user_max_pixels()) as dataset:
+        georef = dataset_is_georeferenced(dataset)
         window = Window(0, 0, dataset.width, dataset.height)
         if bbox is not None:
             if not georef:
@@ -209,27 +184,26 @@ def _load_raster(path: Path, source: str, *, bbox: list[float] | None, max_side:
         width, height = int(window.width), int(window.height)
         scale = min(1.0, max_side / max(width, height))
         out_h, out_w = max(1, round(height * scale)), max(1, round(width * scale))
-        try:
+        with read_errors(source):
             data = dataset.read(window=window, out_shape=(dataset.count, out_h, out_w), masked=True)
-        except RasterioIOError as exc:
-            raise BadInputError(f"raster '{source}' is corrupt or truncated") from exc
         item_bands = item.properties.get("eo:bands") if item is not None else None
         names = band_names(dataset, path.name, item_bands)
         footprint, bounds = (None, None)
         crs = gsd = None
         if georef:
-            footprint, bounds = _footprint(dataset, window)
+            footprint, bounds = dataset_footprint(dataset, window)
+            bounds = [round(v, 6) for v in bounds]
             crs = dataset.crs.to_string()
             gsd = _gsd_m(dataset)
-        tags = dataset.tags()
-        date = tags.get("TIFFTAG_DATETIME", "")[:10].replace(":", "-") or None
+        tag_date = date_from_tags(dataset.tags())
+        date = tag_date.day if tag_date else None
     valid = ~np.ma.getmaskarray(data).any(axis=0)
     array = np.ma.filled(data.astype(np.float32), np.nan)
     platform = item.properties.get("constellation") if item is not None else None
     if item is not None and item.datetime is not None:
         date = item.datetime.date().isoformat()
-    date = date or _date_from_name(path.name)
-    if platform is None and len(names) == len(SENTINEL2_BANDS) and names[1] == "blue":
+    date = date or _exact_day(path.name)
+    if platform is None and len(names) == len(S2_ORDER) and names[1] == "blue":
         platform = "sentinel-2"
     bands, reflectance = _spectral_bands(array, names, dataset_dtype=str(data.dtype), platform=platform)
     stats = item.properties.get("sentinelle:stats") if item is not None else None
@@ -237,22 +211,6 @@ def _load_raster(path: Path, source: str, *, bbox: list[float] | None, max_side:
     return ImageInput(rgb=rgb, source=source, width=width, height=height, bands=bands, reflectance=reflectance,
                       platform=platform, crs=crs, gsd=gsd, bounds=bounds, footprint=footprint, date=date,
                       window_bbox=bbox, downscaled=scale < 1.0)  # fmt: skip
-
-
-def _footprint(dataset: Any, window: Any) -> tuple[dict[str, Any], list[float]]:
-    from rasterio.warp import transform_geom
-    from rasterio.windows import bounds as window_bounds
-
-    west, south, east, north = window_bounds(window, dataset.transform)
-    corners = [(west, south), (east, south), (east, north), (west, north), (west, south)]
-    ring = []  # 10 points per edge, so the outline stays right after reprojection
-    for (x0, y0), (x1, y1) in zip(corners[:-1], corners[1:], strict=True):
-        ring.extend([[x0 + (x1 - x0) * k / 10, y0 + (y1 - y0) * k / 10] for k in range(10)])
-    ring.append(ring[0])
-    geom = transform_geom(dataset.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
-    xs = [p[0] for p in geom["coordinates"][0]]
-    ys = [p[1] for p in geom["coordinates"][0]]
-    return geom, [round(min(xs), 6), round(min(ys), 6), round(max(xs), 6), round(max(ys), 6)]
 
 
 def _spectral_bands(array: np.ndarray, names: list[str | None], dataset_dtype: str,
@@ -275,18 +233,6 @@ def _spectral_bands(array: np.ndarray, names: list[str | None], dataset_dtype: s
     return {name: (band / scale).astype(np.float32) for name, band in bands.items()}, reflectance
 
 
-def stretch(band: np.ndarray, valid: np.ndarray, low: float = 2, high: float = 98) -> np.ndarray:
-    """2–98 percentile stretch to uint8 (nodata and NaN to 0)."""
-    values = band[valid & np.isfinite(band)]
-    if values.size == 0:
-        return np.zeros(band.shape, dtype=np.uint8)
-    lo, hi = np.percentile(values, [low, high])
-    scaled = (band - lo) / max(hi - lo, 1e-9) * 255.0
-    out = np.clip(np.nan_to_num(scaled, nan=0.0), 0, 255).astype(np.uint8)
-    out[~valid] = 0
-    return out
-
-
 def _render(array: np.ndarray, names: list[str | None], valid: np.ndarray, platform: str | None = None,
             stats: dict | None = None) -> np.ndarray:  # fmt: skip
     """Display RGB with the platform renderer (`tools.render`, same colours as the map), else our own stretch."""
@@ -300,14 +246,16 @@ def _render(array: np.ndarray, names: list[str | None], valid: np.ndarray, platf
 
 def _render_own(array: np.ndarray, names: list[str | None], valid: np.ndarray) -> np.ndarray:
     """True colour when red/green/blue are named, else the first three bands (or grey); 2-98 percentile stretch."""
+    from tools.rasters.stretch import auto_stretch
+
     index = {name: i for i, name in enumerate(names) if name}
     if all(c in index for c in ("red", "green", "blue")):
         order = [index["red"], index["green"], index["blue"]]
     elif array.shape[0] >= 3:
         order = [0, 1, 2]
     else:
-        order = [0, 0, 0]
-    return np.dstack([stretch(array[i], valid) for i in order])
+        order = [0]
+    return auto_stretch(array[order], valid)
 
 
 def _load_scene(scene_id: str, bbox: list[float] | None, max_side: int) -> ImageInput:

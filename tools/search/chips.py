@@ -105,14 +105,13 @@ def land_cover_facts(red: np.ndarray, green: np.ndarray | None, nir: np.ndarray)
 
 
 def _footprint(src: Any, window: tuple[int, int, int, int]) -> list[float] | None:
-    from rasterio.warp import transform_bounds
-    from rasterio.windows import Window, bounds
+    """The chip's [west, south, east, north] in EPSG:4326; None when the scene is not georeferenced."""
+    from rasterio.windows import Window
 
-    if src.crs is None or src.transform.is_identity:
-        return None
+    from tools.rasters.footprint import bbox_4326
+
     r, c, h, w = window
-    west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *bounds(Window(c, r, w, h), src.transform))
-    return [round(v, 7) for v in (west, south, east, north)]
+    return bbox_4326(src.crs, src.transform, src.width, src.height, Window(c, r, w, h), ndigits=7)
 
 
 def scene_gsd(item: Any, src: Any) -> float | None:
@@ -130,14 +129,14 @@ def iter_scene_chips(
     skip: set[str] | None = None,
 ) -> Iterator[Chip]:
     """Chips of one catalog scene, in reading order; ids in `skip` are not read at all."""
-    import rasterio
     from rasterio.windows import Window
 
     from tools.catalog import asset_path
+    from tools.rasters.open import open_raster
     from tools.render import to_rgb
 
     path = asset_path(item)
-    with rasterio.open(path) as src:
+    with open_raster(path) as src:
         gsd = scene_gsd(item, src)
         px = parse_chip_size(size, gsd)
         step = parse_chip_size(stride, gsd) if stride else px

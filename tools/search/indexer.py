@@ -172,9 +172,8 @@ def index_catalog(
     progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Index every scene of the STAC catalog; returns counts and timings."""
-    import rasterio
-
     from tools.catalog import asset_path, open_catalog
+    from tools.rasters.open import open_raster
 
     items = list(open_catalog(catalog_root).items())
     if not items:
@@ -184,7 +183,7 @@ def index_catalog(
     have = index.all_ids()
     total = 0
     for item in items:
-        with rasterio.open(asset_path(item)) as src:
+        with open_raster(asset_path(item)) as src:
             gsd = scene_gsd(item, src)
             px = parse_chip_size(chip, gsd)
             total += n_chips_estimate(src.width, src.height, px, parse_chip_size(stride, gsd) if stride else px)

@@ -80,9 +80,10 @@ def parse_query(query: str) -> ParsedQuery:
 
 
 def normalise_platform(name: str) -> str:
-    """'Sentinel 2' / 'sentinel2' -> 'sentinel-2'; 'Landsat 8' -> 'landsat-8'."""
-    text = re.sub(r"[\s_]+", "-", name.strip().lower())
-    return re.sub(r"^(sentinel|landsat)-?(\d)", r"\1-\2", text)
+    """'Sentinel 2' / 'sentinel2' -> 'sentinel-2'; 'Landsat 8' -> 'landsat-8' (`tools.rasters.sensors`)."""
+    from tools.rasters.sensors import platform_name
+
+    return platform_name(name)
 
 
 def _epoch(day: str | None, end: bool = False) -> int | None:
