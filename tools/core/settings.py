@@ -56,7 +56,8 @@ class ToolSettings(BaseSettings):
         30000 * 30000, description="Largest raster accepted for processing: width x height, and width x height x bands."
     )
     max_image_pixels: int = Field(
-        16384 * 16384, description="Largest width x height of a file a user gives (upload, ingest, reader): read in memory."
+        16384 * 16384,
+        description="Largest width x height of a file users give (upload, ingest, reader): it is read in memory.",
     )
     nominatim: bool = Field(False, description="Use OpenStreetMap Nominatim for places not in the gazetteer (online).")
 
