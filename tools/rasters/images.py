@@ -56,7 +56,7 @@ def open_image_rgb(path: str | os.PathLike, max_side: int | None = None) -> tupl
     except image_mod.DecompressionBombError:
         raise BadInputError(f"{name} is larger than the limit of {limit:,} pixels") from None
     except (OSError, SyntaxError, ValueError) as exc:  # PIL: UnidentifiedImageError is an OSError
-        raise BadInputError(f"{name} is not a readable {driver} picture ({type(exc).__name__})") from None
+        raise BadInputError(f"{name} is a corrupt or truncated {driver} picture ({type(exc).__name__})") from None
     if max_side and max(picture.size) > max_side:
         scale = max_side / max(picture.size)
         size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
