@@ -142,7 +142,7 @@ def test_corrupt_and_missing_files_are_refused(tmp_path):
     bad = tmp_path / "broken.tif"
     bad.write_bytes(b"II*\x00" + b"\x13" * 500)
     good = geodata_path("naip-timeseries/m_4709963_se_14_1_20180716.tif")
-    with pytest.raises(BadInputError, match="cannot read broken.tif"):
+    with pytest.raises(BadInputError, match="broken.tif is not a readable GeoTIFF"):
         run_change(good, bad, tmp_path / "out", method="cva")
     with pytest.raises(BadInputError, match="no such file"):
         run_change(good, tmp_path / "nothere.tif", tmp_path / "out", method="cva")
