@@ -5,109 +5,31 @@ Planning is either the offline router (`assistant.planner.router`) or an LLM too
 progress streams while they work. Answers in router mode are composed from `prompts/answers/` templates filled
 with tool facts only (`assistant.answers`); the embedded LLM is not used to phrase them (measured: the 135M model
 drops or alters numbers, see the agent report), so nothing in an answer comes from anywhere but a tool.
-Errors a user can cause end as an `ErrorEvent` plus a clear answer; the session goes on.
+Errors a user can cause end as a failed `ToolFinished` (or an `ErrorEvent` when no tool failed) plus a clear
+answer; the session goes on. The agent reads the `Session` (history, follow-up context) and never writes it: the
+caller folds the events into it (`assistant.turns`).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from assistant import answers
 from assistant.config import Settings, get_settings
-from assistant.errors import NotFoundError, SentinelleError
-from assistant.events import (
-    Done,
-    ErrorEvent,
-    Event,
-    LayerAdded,
-    TextDelta,
-    ToolFinished,
-    ToolProgress,
-    ToolResult,
-    ToolStarted,
-)
+from assistant.errors import SentinelleError
+from assistant.events import Clarify, ContextUpdated, Done, ErrorEvent, Event, Planned, PlannedCall, TextDelta
 from assistant.llm import planner_mode
 from assistant.planner.arguments import detect_language
+from assistant.planner.llm_loop import run_llm_loop
 from assistant.planner.router import Plan, Router, get_router
-from assistant.session import ChatTurn, Session, ToolStep
+from assistant.session import Session
+from assistant.tool_runs import ToolOutcome, context_update, run_tool_events
 
 log = logging.getLogger(__name__)
-POLL_S = 0.05
-
-
-class ToolOutcome:
-    """What a tool run left behind: its result or its error (filled while the events stream)."""
-
-    def __init__(self, call_id: str, name: str, args: dict[str, Any]):
-        self.call_id, self.name, self.args = call_id, name, args
-        self.result: ToolResult | None = None
-        self.error: str | None = None
-        self.internal = False
-        self.not_found = False
-        self.duration_s = 0.0
-
-    @property
-    def step(self) -> ToolStep:
-        return ToolStep(call_id=self.call_id, name=self.name, args=self.args,
-                        status="done" if self.result is not None else "error", duration_s=round(self.duration_s, 3),
-                        result=self.result, error=self.error)
-
-
-def run_tool_events(name: str, args: dict[str, Any], outcome: ToolOutcome) -> Iterator[Event]:
-    """Run a tool in a worker thread; yield ToolStarted, ToolProgress*, ToolFinished, LayerAdded*."""
-    from assistant.registry import run_tool
-
-    yield ToolStarted(call_id=outcome.call_id, name=name, args=args)
-    progress_q: queue.Queue[tuple[float, str]] = queue.Queue()
-    box: dict[str, Any] = {}
-
-    def progress(fraction: float, message: str) -> None:
-        progress_q.put((float(fraction), str(message)))
-
-    def work() -> None:
-        try:
-            box["result"] = run_tool(name, args, progress)
-        except BaseException as exc:  # noqa: BLE001 - handed to the stream below
-            box["error"] = exc
-
-    start = time.perf_counter()
-    worker = threading.Thread(target=work, name=f"tool-{name}", daemon=True)
-    worker.start()
-    while worker.is_alive() or not progress_q.empty():
-        try:
-            fraction, message = progress_q.get(timeout=POLL_S)
-        except queue.Empty:
-            continue
-        yield ToolProgress(call_id=outcome.call_id, name=name, fraction=max(0.0, min(1.0, fraction)), message=message)
-    worker.join()
-    outcome.duration_s = time.perf_counter() - start
-    error = box.get("error")
-    if error is None and not isinstance(box.get("result"), ToolResult):
-        error = TypeError(f"{name} returned {type(box.get('result')).__name__}, not a ToolResult")
-    if error is not None:
-        if isinstance(error, SentinelleError):
-            outcome.error = str(error)
-            outcome.not_found = isinstance(error, NotFoundError)
-        else:
-            log.error("tool %s failed", name, exc_info=error)
-            outcome.error = f"{type(error).__name__}: {error}"
-            outcome.internal = True
-        yield ErrorEvent(message=outcome.error)
-        yield ToolFinished(call_id=outcome.call_id, name=name, args=args, duration_s=round(outcome.duration_s, 3),
-                           ok=False, error=outcome.error)
-        return
-    outcome.result = box["result"]
-    yield ToolFinished(call_id=outcome.call_id, name=name, args=args, duration_s=round(outcome.duration_s, 3),
-                       ok=True, result=outcome.result)
-    for layer in outcome.result.layers:
-        yield LayerAdded(layer=layer)
 
 
 def text_chunks(text: str, size: int = 24) -> Iterator[str]:
@@ -145,32 +67,6 @@ def availability_hint(tool: str, args: dict[str, Any], language: str) -> str | N
     shown = ", ".join(dates[:8]) + (" …" if len(dates) > 8 else "")
     return answers.render("common", "hint_dates", language, place=place, count=len(items), dates=shown,
                           platforms=", ".join(platforms))
-
-
-def update_context(session: Session, name: str, args: dict[str, Any], result: ToolResult | None) -> None:
-    """Remember what a follow-up may refer to: last tool and arguments, place, scenes, image."""
-    ctx = session.context
-    ctx["last_tool"] = name
-    ctx["last_args"] = {k: v for k, v in args.items() if k not in ("question", "language")}
-    if args.get("place"):
-        ctx["place"] = args["place"]
-    if args.get("image"):
-        ctx["image"] = args["image"]
-    if args.get("start_date") or args.get("end_date"):
-        ctx["dates"] = [args.get("start_date"), args.get("end_date")]
-    if result is None:
-        return
-    facts = result.facts or {}
-    if name == "locate_place" and facts.get("name"):
-        ctx["place"] = facts["name"]
-    scenes = facts.get("scenes")
-    if name == "find_scenes" and isinstance(scenes, list) and scenes:
-        ctx["scene_ids"] = [str(s) for s in scenes]
-        ctx["scene_id"] = str(scenes[0])
-    if result.layers:
-        bounds = next((lay.bounds for lay in result.layers if lay.bounds), None)
-        if bounds:
-            session.view = {"bounds": bounds}
 
 
 def _warm_tool_modules() -> None:
@@ -241,54 +137,54 @@ class Assistant:
     # --- one question ---------------------------------------------------------------------------------------
 
     def stream(self, message: str, image: str | None = None, session: Session | None = None) -> Iterator[Event]:
-        """Answer one message; yields events in the documented order and updates `session`."""
+        """Answer one message; yields events in the documented order. `session` is read, never changed."""
         session = session if session is not None else Session()
         language = detect_language(message)
-        session.turns.append(ChatTurn(role="user", content=message, image=image, language=language))
-        steps: list[ToolStep] = []
         if self.mode == "llm":
-            from assistant.planner.llm_loop import run_llm_loop
-
             result_box: dict[str, Any] = {}
-            yield from run_llm_loop(self, message, image, session, language, steps, result_box)
+            yield from run_llm_loop(self.chat_model(), self.settings, message, image, session, language, result_box)
             answer = result_box.get("answer", "")
             language = result_box.get("language", language)
+            if image:  # the latest attachment: 'what changed since the previous image?' compares to it
+                yield ContextUpdated(context={"image": image})
         else:
-            answer, language = yield from self._router_turn(message, image, session, steps)
+            answer, language = yield from self._router_turn(message, image, session)
             for chunk in text_chunks(answer):
                 yield TextDelta(text=chunk)
-        session.turns.append(ChatTurn(role="assistant", content=answer, steps=steps, language=language))
-        if image:  # the latest attachment, whatever the tool: 'what changed since the previous image?' compares to it
-            session.context["image"] = image
         yield Done(answer=answer, language=language)
 
-    def _router_turn(self, message: str, image: str | None, session: Session, steps: list[ToolStep]):
+    def _router_turn(self, message: str, image: str | None, session: Session):
         """Router mode: plan, run at most one tool, compose the answer. Returns (answer, language)."""
         try:
             plan = self.plan(message, image, session)
         except SentinelleError as exc:
             yield ErrorEvent(message=str(exc))
             lang = detect_language(message)
-            return answers.error_answer("router", str(exc), lang), lang
+            return answers.question_error(exc, lang), lang
         language = plan.language
-        session.context["last_plan"] = {"tool": plan.tool, "args": plan.args, "clarify": plan.clarify}
+        note = answers.plan_notes(plan.notes, plan.args, language)
+        image_context = {"image": image} if image else {}
+        if plan.clarify and plan.tool != "none":
+            question = answers.clarify(plan.clarify, language)
+            yield Clarify(tool=plan.tool, args=plan.args, key=plan.clarify, question=question)
+            if image_context:
+                yield ContextUpdated(context=image_context)
+            return question, language
+        calls = [] if plan.tool == "none" else [PlannedCall(name=plan.tool, args=plan.args)]
+        yield Planned(calls=calls, language=language, follow_up=plan.follow_up)
         if plan.tool == "none":
+            if image_context:
+                yield ContextUpdated(context=image_context)
             return answers.small_talk(message, language), language
-        if plan.clarify:
-            return answers.clarify(plan.clarify, language), language
         outcome = ToolOutcome(uuid.uuid4().hex[:8], plan.tool, plan.args)
-        try:
-            yield from run_tool_events(plan.tool, plan.args, outcome)
-        finally:
-            steps.append(outcome.step)
-        update_context(session, plan.tool, plan.args, outcome.result)
+        yield from run_tool_events(plan.tool, plan.args, outcome)
+        update = context_update(plan.tool, plan.args, outcome.result)
+        yield update.model_copy(update={"context": update.context | image_context})
         if outcome.result is None:
             text = answers.error_answer(plan.tool, outcome.error or "?", language, internal=outcome.internal,
                                         not_found=outcome.not_found)
-            if outcome.not_found:
+            if outcome.not_found and "dates held" not in (outcome.error or ""):  # the tool listed them already
                 hint = availability_hint(plan.tool, plan.args, language)
                 text = f"{text} {hint}".strip() if hint else text
-            return text, language
-        for layer in outcome.result.layers:
-            session.add_layer(layer)
-        return answers.compose(outcome.result, plan.args, language), language
+            return f"{note} {text}".strip(), language
+        return f"{note} {answers.compose(outcome.result, plan.args, language)}".strip(), language

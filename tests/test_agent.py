@@ -27,6 +27,7 @@ from assistant.events import (
     ToolStarted,
 )
 from assistant.session import Session
+from assistant.turns import TurnFold, converse
 from tools import places
 
 pytestmark = pytest.mark.usefixtures("empty_catalog")
@@ -47,8 +48,10 @@ def _router_planner(monkeypatch):
 
 def test_router_locate_streams_events_in_order_and_updates_session():
     session = Session()
-    events = list(Assistant().stream("Where is Rennes?", session=session))
-    assert kinds(events) == ["tool_started", "tool_progress", "tool_finished", "map_layer", "text_delta", "done"]
+    events = list(converse(Assistant(), "Where is Rennes?", session=session))
+    assert kinds(events) == ["planned", "tool_started", "tool_progress", "tool_finished", "map_layer",
+                             "context_updated", "text_delta", "done"]
+    assert events[0].calls[0].name == "locate_place" and events[0].calls[0].args == {"place": "Rennes"}
     finished = next(e for e in events if isinstance(e, ToolFinished))
     assert finished.ok and finished.args == {"place": "Rennes"}
     facts = finished.result.facts
@@ -59,13 +62,25 @@ def test_router_locate_streams_events_in_order_and_updates_session():
     assert [t.role for t in session.turns] == ["user", "assistant"]
     assert session.turns[1].steps[0].status == "done"
     assert session.context["place"] == "Rennes" and session.layers[0].kind == "marker"
+    assert session.view == {"bounds": next(e for e in events if isinstance(e, LayerAdded)).layer.bounds}
+
+
+def test_the_agent_only_reads_the_session():
+    """Everything a question leaves behind travels as events: the session the agent was given is unchanged."""
+    session = Session()
+    list(converse(Assistant(), "Where is Rennes?", session=session))
+    before = session.model_dump_json()
+    events = list(Assistant().stream("And Lyon?", session=session))
+    assert session.model_dump_json() == before
+    assert any(isinstance(e, ToolFinished) and e.args == {"place": "Lyon"} for e in events)
 
 
 def test_router_answers_in_french_and_small_talk_needs_no_tool():
     events = list(Assistant().stream("Montre-moi Lyon sur la carte."))
     assert events[-1].language == "fr" and "Lyon" in events[-1].answer and "habitants" in events[-1].answer
     events = list(Assistant().stream("Merci beaucoup !"))
-    assert kinds(events) == ["text_delta", "done"] and events[-1].language == "fr"
+    assert kinds(events) == ["planned", "text_delta", "done"] and events[-1].language == "fr"
+    assert events[0].calls == []
 
 
 def test_two_uploads_one_after_the_other_are_compared(tmp_data_dir, tmp_path):
@@ -79,8 +94,8 @@ def test_two_uploads_one_after_the_other_are_compared(tmp_data_dir, tmp_path):
     shutil.copyfile(geodata_path("levir-dsifn-samples/LEVIR/B/test_2_0000_0000.png"), after)
     session = Session()
     session.context["image"] = str(before)  # attached in an earlier turn (the reader's answer is not needed here)
-    events = list(Assistant().stream("What changed compared to the previous image?", image=str(after),
-                                     session=session))
+    events = list(converse(Assistant(), "What changed compared to the previous image?", image=str(after),
+                           session=session))
     finished = next(e for e in events if isinstance(e, ToolFinished))
     assert finished.name == "detect_change" and finished.ok, finished.error
     assert finished.args == {"before_image": str(before), "after_image": str(after)}
@@ -93,27 +108,29 @@ def test_two_uploads_one_after_the_other_are_compared(tmp_data_dir, tmp_path):
 
 
 def test_tool_errors_become_an_answer_and_the_session_goes_on(monkeypatch):
-    import assistant.registry
+    from assistant import registry
 
     def failing(name, args, progress):
         if args.get("place") == "Rennes":
             raise DataUnavailableError("sample data 'x' is not here: run `sentinelle data fetch`")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(assistant.registry, "run_tool", failing)
+    monkeypatch.setattr(registry, "run_tool", failing)
     session = Session()
-    assistant = Assistant()
-    events = list(assistant.stream("Where is Rennes?", session=session))
-    assert kinds(events) == ["tool_started", "error", "tool_finished", "text_delta", "done"]
+    agent = Assistant()
+    events = list(converse(agent, "Where is Rennes?", session=session))
+    assert kinds(events) == ["planned", "tool_started", "tool_finished", "context_updated", "text_delta", "done"]
     assert not events[2].ok and "sentinelle data fetch" in events[-1].answer
-    events = list(assistant.stream("Where is Lyon?", session=session))
-    assert isinstance(events[1], ErrorEvent) and "RuntimeError" in events[1].message
+    events = list(converse(agent, "Where is Lyon?", session=session))
+    failed = [e for e in events if isinstance(e, ToolFinished)]
+    assert len(failed) == 1 and "RuntimeError" in failed[0].error  # one failure event, no ErrorEvent copy
+    assert not any(isinstance(e, ErrorEvent) for e in events)
     assert "session goes on" in events[-1].answer
     assert len(session.turns) == 4 and session.turns[-1].steps[0].status == "error"
 
 
 def test_progress_streams_while_the_tool_runs(monkeypatch):
-    import assistant.registry
+    from assistant import registry
 
     release = threading.Event()
 
@@ -122,8 +139,9 @@ def test_progress_streams_while_the_tool_runs(monkeypatch):
         assert release.wait(10), "the stream did not deliver progress while the tool ran"
         return ToolResult(tool=name, facts={"name": "Rennes", "kind": "city", "lon": -1.68, "lat": 48.11})
 
-    monkeypatch.setattr(assistant.registry, "run_tool", slow_tool)
+    monkeypatch.setattr(registry, "run_tool", slow_tool)
     stream = Assistant().stream("Where is Rennes?")
+    assert next(stream).type == "planned"
     assert isinstance(next(stream), ToolStarted)
     progress = next(stream)
     assert isinstance(progress, ToolProgress) and progress.message == "halfway"
@@ -133,7 +151,7 @@ def test_progress_streams_while_the_tool_runs(monkeypatch):
 
 
 def test_follow_up_question_reuses_the_context(monkeypatch):
-    import assistant.registry
+    from assistant import registry
 
     seen = []
 
@@ -141,11 +159,11 @@ def test_follow_up_question_reuses_the_context(monkeypatch):
         seen.append((name, args))
         return ToolResult(tool=name, facts={"changed_percent": 4.2})
 
-    monkeypatch.setattr(assistant.registry, "run_tool", record)
+    monkeypatch.setattr(registry, "run_tool", record)
     session = Session()
-    assistant = Assistant()
-    list(assistant.stream("What changed in Paris between 2016 and 2017?", session=session))
-    events = list(assistant.stream("And between 2018 and 2019?", session=session))
+    agent = Assistant()
+    list(converse(agent, "What changed in Paris between 2016 and 2017?", session=session))
+    events = list(converse(agent, "And between 2018 and 2019?", session=session))
     assert seen[1] == ("detect_change", {"place": "Paris", "start_date": "2018-01-01", "end_date": "2019-12-31"})
     assert "4.2%" in events[-1].answer
 
@@ -190,10 +208,11 @@ def test_llm_loop_tool_call_result_and_streamed_answer(monkeypatch):
     fake = ToolCallingFake(messages=iter([_tool_call("locate_place", place="Rennes"),
                                           "Rennes is in France, at 48.11° N."]))
     session = Session()
-    events = list(Assistant(chat_model=fake).stream("Where is Rennes?", session=session))
+    events = list(converse(Assistant(chat_model=fake), "Where is Rennes?", session=session))
     assert fake.bound == ["locate_place", "find_scenes", "read_image", "detect_change"]
-    assert kinds(events) == ["tool_started", "tool_progress", "tool_finished", "map_layer", "text_delta", "done"]
-    assert events[0].args == {"place": "Rennes"}  # fragments merged into one call
+    assert kinds(events) == ["planned", "tool_started", "tool_progress", "tool_finished", "map_layer",
+                             "context_updated", "text_delta", "done"]
+    assert events[1].args == events[0].calls[0].args == {"place": "Rennes"}  # fragments merged into one call
     assert sum(isinstance(e, TextDelta) for e in events) > 3  # streamed, not one block
     assert events[-1].answer == "Rennes is in France, at 48.11° N."
     tool_msg = fake.seen[1][-1]
@@ -209,7 +228,7 @@ def test_llm_loop_tool_error_goes_back_to_the_model(monkeypatch):
     events = list(Assistant(chat_model=fake).stream("Where is Qwzxyville?"))
     finished = next(e for e in events if isinstance(e, ToolFinished))
     assert not finished.ok and "Qwzxyville" in finished.error
-    assert any(isinstance(e, ErrorEvent) for e in events)
+    assert TurnFold.of(events).failures == [finished.error]  # reported once, by the failed step
     assert "error" in json.loads(fake.seen[1][-1].content)
     assert events[-1].answer == "I could not find Qwzxyville."
 
@@ -222,7 +241,7 @@ def test_llm_failure_is_a_clear_answer(monkeypatch):
             raise ConnectionError("connection refused")
 
     session = Session()
-    events = list(Assistant(chat_model=Down(messages=iter([]))).stream("Where is Rennes?", session=session))
+    events = list(converse(Assistant(chat_model=Down(messages=iter([]))), "Where is Rennes?", session=session))
     assert isinstance(events[0], ErrorEvent)
     assert isinstance(events[-1], Done) and "language model server did not answer" in events[-1].answer
     assert len(session.turns) == 2
@@ -324,7 +343,7 @@ def test_nothing_found_says_which_dates_the_catalog_holds(monkeypatch):
     import sys
     from types import SimpleNamespace
 
-    import assistant.registry
+    from assistant import registry
     from assistant.errors import NotFoundError
 
     def nothing(name, args, progress):
@@ -336,7 +355,7 @@ def test_nothing_found_says_which_dates_the_catalog_holds(monkeypatch):
     fake_catalog = SimpleNamespace(open_catalog=lambda: SimpleNamespace(
         items=lambda: [], search=lambda bbox=None, **kw: boxes.append(bbox) or [item]))
     monkeypatch.setitem(sys.modules, "tools.catalog", fake_catalog)
-    monkeypatch.setattr(assistant.registry, "run_tool", nothing)
+    monkeypatch.setattr(registry, "run_tool", nothing)
     answer = list(Assistant().stream("Find Sentinel-2 scenes of Paris in 2019"))[-1].answer
     assert "found nothing" in answer and "2016-11-30" in answer and "sentinel-2" in answer
     assert boxes[0][0] < 2.35 < boxes[0][2]  # searched around Paris

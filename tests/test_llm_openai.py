@@ -11,6 +11,7 @@ from assistant.agent import Assistant
 from assistant.events import Done, ErrorEvent, TextDelta, ToolFinished, ToolStarted
 from assistant.llm import planner_mode
 from assistant.session import Session
+from assistant.turns import converse
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_streamed_tool_call_then_answer(openai_env):
 def test_server_down_gives_a_clear_answer(openai_env):
     openai_env(f"http://127.0.0.1:{free_port()}/v1", timeout=3.0)
     session = Session()
-    events = list(Assistant().stream("Where is Lyon?", session=session))
+    events = list(converse(Assistant(), "Where is Lyon?", session=session))
     assert isinstance(events[0], ErrorEvent) and "unavailable" in events[0].message
     assert isinstance(events[-1], Done) and "did not answer" in events[-1].answer
     assert "127.0.0.1" in events[-1].answer  # says which server to check

@@ -52,12 +52,13 @@ def _texts(messages):
 
 
 def test_tool_steps_render_with_status_duration_and_errors():
-    from assistant.ui.chat import TurnBuilder
+    from assistant.turns import TurnFold
+    from assistant.ui.chat import live_messages
 
-    builder = TurnBuilder()
+    builder = TurnFold()
     builder.feed(ToolStarted(call_id="a", name="detect_change", args={"place": "Saclay"}))
     builder.feed(ToolProgress(call_id="a", name="detect_change", fraction=0.4, message="scoring tiles"))
-    running = builder.messages()[0]
+    running = live_messages(builder)[0]
     assert running["metadata"]["status"] == "pending"
     assert "40%" in running["content"] and "scoring tiles" in running["content"]
     result = ToolResult(tool="detect_change", facts={"changed_area_ha": 3.5}, model="galileo")
@@ -69,28 +70,29 @@ def test_tool_steps_render_with_status_duration_and_errors():
     builder.feed(TextDelta(text="3.5 ha "))
     builder.feed(TextDelta(text="changed."))
     builder.feed(Done(answer="3.5 ha changed.", language="en"))
-    messages = builder.messages()
+    messages = live_messages(builder)
     done, failed = messages[0], messages[1]
     assert done["metadata"] == {"title": "Tool · detect_change", "id": "a", "status": "done", "duration": 1.23}
     assert "changed_area_ha: 3.5" in done["content"] and "galileo" in done["content"]
     assert failed["metadata"]["title"].endswith("failed") and "unknown" in failed["content"]
     assert "⚠️ vLLM server did not answer within 30 s" in _texts(messages)
     assert messages[-1]["content"] == "3.5 ha changed."
-    turn = builder.to_turn()
+    turn = builder.turn()
     assert [s.status for s in turn.steps] == ["done", "error"] and turn.language == "en"
 
 
 def test_a_failed_tool_error_is_shown_once_in_its_step():
-    """The agent sends ErrorEvent then ToolFinished(ok=False) with the same message: one ⚠️, in the step."""
-    from assistant.ui.chat import TurnBuilder
+    """A failed tool is one ToolFinished(ok=False): its message shows once, in the step, and not in the text."""
+    from assistant.turns import TurnFold
+    from assistant.ui.chat import live_messages
 
-    builder = TurnBuilder()
+    builder = TurnFold()
     message = "I don't know a place called 'Qwzxyville'"
     builder.feed(ToolStarted(call_id="a", name="locate_place", args={"place": "Qwzxyville"}))
-    builder.feed(ErrorEvent(message=message))
     builder.feed(ToolFinished(call_id="a", name="locate_place", args={}, duration_s=0.1, ok=False, error=message))
     builder.feed(Done(answer="The place lookup found nothing.", language="en"))
-    texts = [m["content"] for m in builder.messages()]
+    assert message not in builder.turn().content
+    texts = [m["content"] for m in live_messages(builder)]
     assert sum(message in t for t in texts) == 1
     assert message in texts[0]
 

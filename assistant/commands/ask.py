@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import BadInputError, SentinelleError
-from assistant.events import Done, ErrorEvent, LayerAdded, TextDelta, ToolFinished, ToolProgress, ToolStarted
+from assistant.events import LayerAdded, TextDelta, ToolFinished, ToolProgress, ToolStarted
 from assistant.session import Session
+from assistant.turns import TurnFold
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,39 +65,36 @@ def answer_record(assistant: Any, question: str, image: str | None, plan_only: b
         calls = [] if plan.tool == "none" else [{"name": plan.tool, "args": plan.args, "executed": False}]
         return {"tool_calls": calls, "answer": "", "language": plan.language, "layers": [],
                 **({"clarify": plan.clarify} if plan.clarify else {})}
-    calls: list[dict[str, Any]] = []
-    layers: list[dict[str, Any]] = []
-    errors: list[str] = []
-    answer, language = "", "en"
+    folded = TurnFold()
     for event in assistant.stream(question, image=image, session=session):
-        if isinstance(event, ToolStarted):
-            calls.append({"name": event.name, "args": event.args})
-            if echo:
-                print(f"[tool] {event.name} {json.dumps(event.args, ensure_ascii=False)}", file=sys.stderr)
-        elif isinstance(event, ToolProgress) and echo:
-            print(f"[progress] {event.name} {event.fraction:.0%} {event.message}", file=sys.stderr)
-        elif isinstance(event, ToolFinished) and echo:
-            status = "ok" if event.ok else f"error: {event.error}"
-            print(f"[done] {event.name} in {event.duration_s:.2f} s ({status})", file=sys.stderr)
-        elif isinstance(event, LayerAdded):
-            layers.append(event.layer.model_dump(exclude_none=True))
-            if echo:
-                print(f"[map] {event.layer.kind} {event.layer.name}", file=sys.stderr)
-        elif isinstance(event, ErrorEvent):
-            errors.append(event.message)
-        elif isinstance(event, TextDelta) and echo:
-            print(event.text, end="", flush=True)
-        elif isinstance(event, Done):
-            answer, language = event.answer, event.language
+        folded.feed(event)
+        if echo:
+            _echo(event)
     if echo:
         print()
-    plan = session.context.get("last_plan") or {}
-    if not calls and plan.get("clarify") and plan.get("tool") not in (None, "none"):
-        calls.append({"name": plan["tool"], "args": plan.get("args", {}), "executed": False})
-    record = {"tool_calls": calls, "answer": answer, "language": language, "layers": layers}
-    if errors:
-        record["errors"] = errors
+    calls: list[dict[str, Any]] = [{"name": step.name, "args": step.args} for step in folded.steps]
+    if not calls and folded.clarify is not None:
+        calls.append({"name": folded.clarify.tool, "args": folded.clarify.args, "executed": False})
+    record = {"tool_calls": calls, "answer": folded.text, "language": folded.language or "en",
+              "layers": [layer.model_dump(exclude_none=True) for layer in folded.layers]}
+    if folded.failures:
+        record["errors"] = folded.failures
     return record
+
+
+def _echo(event: Any) -> None:
+    """Tool steps, progress and layers on stderr, the answer's text on stdout, as they stream."""
+    if isinstance(event, ToolStarted):
+        print(f"[tool] {event.name} {json.dumps(event.args, ensure_ascii=False)}", file=sys.stderr)
+    elif isinstance(event, ToolProgress):
+        print(f"[progress] {event.name} {event.fraction:.0%} {event.message}", file=sys.stderr)
+    elif isinstance(event, ToolFinished):
+        status = "ok" if event.ok else f"error: {event.error}"
+        print(f"[done] {event.name} in {event.duration_s:.2f} s ({status})", file=sys.stderr)
+    elif isinstance(event, LayerAdded):
+        print(f"[map] {event.layer.kind} {event.layer.name}", file=sys.stderr)
+    elif isinstance(event, TextDelta):
+        print(event.text, end="", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,9 +1,9 @@
 """LLM planner: a LangChain tool-calling loop for capable backends (vLLM / any OpenAI-compatible server).
 
 The model streams; text pieces become `TextDelta` events as they arrive, tool-call fragments are merged
-(`AIMessageChunk` addition) and, when the turn ends with tool calls, the agent runs them (events and all) and
-feeds the facts back as `ToolMessage`s. The whole model call runs under one deadline (`llm_timeout_s`), so a
-down or stalled server ends in a clear answer within that time and the session goes on.
+(`AIMessageChunk` addition) and, when the turn ends with tool calls, they are announced (`Planned`), run (events
+and all) and their facts fed back as `ToolMessage`s. The whole model call runs under one deadline
+(`llm_timeout_s`), so a down or stalled server ends in a clear answer within that time and the session goes on.
 """
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assistant import answers
-from assistant.config import PROMPTS_DIR
+from assistant.config import PROMPTS_DIR, Settings
 from assistant.errors import ModelUnavailableError
-from assistant.events import ErrorEvent, Event, TextDelta
-from assistant.session import Session, ToolStep
-
-if TYPE_CHECKING:
-    from assistant.agent import Assistant
+from assistant.events import ErrorEvent, Event, Planned, PlannedCall, TextDelta
+from assistant.registry import TOOL_NAMES, langchain_tools
+from assistant.session import Session
+from assistant.tool_runs import ToolOutcome, context_update, run_tool_events
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 4
@@ -43,8 +42,7 @@ def build_messages(message: str, image: str | None, session: Session, language: 
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     messages: list[Any] = [SystemMessage(content=system_prompt(language))]
-    previous = session.turns[:-1][-HISTORY_TURNS:]  # the current question was already appended
-    for turn in previous:
+    for turn in session.turns[-HISTORY_TURNS:]:  # the conversation before this question
         if turn.role == "user":
             messages.append(HumanMessage(content=turn.content))
         elif turn.content:
@@ -108,19 +106,17 @@ def _describe_llm_error(exc: BaseException, timeout: float) -> str:
 
 
 def run_llm_loop(
-    agent: Assistant, message: str, image: str | None, session: Session, language: str,
-    steps: list[ToolStep], out: dict[str, Any],
+    chat_model: Any, settings: Settings, message: str, image: str | None, session: Session, language: str,
+    out: dict[str, Any],
 ) -> Iterator[Event]:
-    """Run the loop; yields tool and text events; puts the full answer and its language in `out`."""
+    """Run the loop; yields plan, tool and text events; puts the full answer and its language in `out`.
+
+    `session` is read (history, scenes found earlier), never changed."""
     from langchain_core.messages import ToolMessage
 
-    from assistant.agent import ToolOutcome, run_tool_events, update_context
-    from assistant.registry import TOOL_NAMES, langchain_tools
-
-    settings = agent.settings
     timeout = float(settings.llm_timeout_s)
     try:
-        model = agent.chat_model().bind_tools(langchain_tools())
+        model = chat_model.bind_tools(langchain_tools())
     except Exception as exc:  # noqa: BLE001 - a model that cannot bind tools is a configuration error
         msg = f"the language model cannot call tools ({type(exc).__name__}); use SENTINELLE_PLANNER=router"
         yield ErrorEvent(message=msg)
@@ -158,6 +154,7 @@ def run_llm_loop(
             finished = True
             break
         messages.append(full)
+        runnable = []
         for call in calls:
             name = call.get("name")
             call_id = call.get("id") or uuid.uuid4().hex[:8]
@@ -170,16 +167,15 @@ def run_llm_loop(
                 args["image"] = image
             if name == "read_image":
                 args.setdefault("language", language)
+            runnable.append((name, call_id, args))
+        if runnable:
+            yield Planned(calls=[PlannedCall(name=n, args=a) for n, _c, a in runnable], language=language)
+        for name, call_id, args in runnable:
             outcome = ToolOutcome(call_id, name, args)
-            try:
-                yield from run_tool_events(name, args, outcome)
-            finally:
-                steps.append(outcome.step)
-            update_context(session, name, args, outcome.result)
+            yield from run_tool_events(name, args, outcome)
+            yield context_update(name, args, outcome.result)
             if outcome.result is not None:
                 last = (outcome.result, args)
-                for layer in outcome.result.layers:
-                    session.add_layer(layer)
                 payload = {"tool": name, "facts": outcome.result.facts, "model": outcome.result.model}
             else:
                 payload = {"tool": name, "error": outcome.error}

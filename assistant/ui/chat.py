@@ -1,6 +1,6 @@
-"""Agent events -> chat messages: each tool call a collapsible step with status and duration, errors inline.
+"""Answers -> chat messages: each tool call a collapsible step with status and duration, errors inline.
 
-`TurnBuilder` folds the event stream of one question into a `ChatTurn` (the stored form, with its tool steps);
+`live_messages` renders an answer while it streams (the events folded by `assistant.turns.TurnFold`);
 `turn_messages` renders stored turns as Gradio chatbot messages, so a live answer and a restored deep link
 look the same.
 """
@@ -10,17 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from assistant.events import (
-    Done,
-    ErrorEvent,
-    LayerAdded,
-    MapLayer,
-    TextDelta,
-    ToolFinished,
-    ToolProgress,
-    ToolStarted,
-)
 from assistant.session import ChatTurn, Session, ToolStep
+from assistant.turns import TurnFold
 from assistant.ui.safe_text import chat_text
 
 TOOL_TITLES = {
@@ -32,78 +23,16 @@ TOOL_TITLES = {
 MAX_FACT_CHARS = 160
 
 
-class TurnBuilder:
-    """Accumulates one answer from events; `messages()` can be called after every event to stream it."""
-
-    def __init__(self) -> None:
-        self.steps: list[ToolStep] = []
-        self.progress: dict[str, tuple[float, str]] = {}
-        self.text = ""
-        self.errors: list[str] = []
-        self.layers: list[MapLayer] = []
-        self.language: str | None = None
-        self.done = False
-
-    def feed(self, event: Any) -> None:
-        """Fold one agent event into the turn."""
-        if isinstance(event, ToolStarted):
-            self.steps.append(ToolStep(call_id=event.call_id, name=event.name, args=event.args))
-        elif isinstance(event, ToolProgress):
-            self.progress[event.call_id] = (event.fraction, event.message)
-        elif isinstance(event, ToolFinished):
-            step = self._step(event.call_id, event.name, event.args)
-            step.status = "done" if event.ok else "error"
-            step.duration_s = event.duration_s
-            step.result = event.result
-            step.error = event.error
-            if event.error in self.errors:  # the failed step shows it already, and the answer says it
-                self.errors.remove(event.error)
-            self.progress.pop(event.call_id, None)
-        elif isinstance(event, LayerAdded):
-            self.layers.append(event.layer)
-        elif isinstance(event, TextDelta):
-            self.text += event.text
-        elif isinstance(event, ErrorEvent):
-            self.errors.append(event.message)
-        elif isinstance(event, Done):
-            self.done = True
-            self.language = event.language
-            if event.answer and not self.text.strip():
-                self.text = event.answer
-
-    def fail(self, message: str) -> None:
-        """The stream itself broke (a bug or a server crash): say so in the chat instead of hanging."""
-        self.errors.append(message)
-        for step in self.steps:
-            if step.status == "running":
-                step.status = "error"
-                step.error = step.error or message
-        self.done = True
-
-    def _step(self, call_id: str, name: str, args: dict[str, Any]) -> ToolStep:
-        for step in self.steps:
-            if step.call_id == call_id:
-                return step
-        step = ToolStep(call_id=call_id, name=name, args=args)
-        self.steps.append(step)
-        return step
-
-    def to_turn(self) -> ChatTurn:
-        """The stored form of the answer (errors are kept as part of the text so a deep link shows them)."""
-        content = self.text
-        if self.errors:
-            content = "\n\n".join([*(f"⚠️ {e}" for e in self.errors), content]).strip()
-        return ChatTurn(role="assistant", content=content, steps=self.steps, language=self.language)
-
-    def messages(self) -> list[dict[str, Any]]:
-        """Chatbot messages of the turn so far (running steps show their latest progress)."""
-        out = [step_message(step, self.progress.get(step.call_id)) for step in self.steps]
-        out += [{"role": "assistant", "content": chat_text(f"⚠️ {e}")} for e in self.errors]
-        if self.text:
-            out.append({"role": "assistant", "content": chat_text(self.text)})
-        elif not self.done:
-            out.append({"role": "assistant", "content": "…"})
-        return out
+def live_messages(folded: TurnFold) -> list[dict[str, Any]]:
+    """Chatbot messages of an answer so far (running steps show their latest progress, failures their message
+    once: a failed tool's in its step, any other as a line of its own)."""
+    out = [step_message(step, folded.progress.get(step.call_id)) for step in folded.steps]
+    out += [{"role": "assistant", "content": chat_text(f"⚠️ {e}")} for e in folded.errors]
+    if folded.text:
+        out.append({"role": "assistant", "content": chat_text(folded.text)})
+    elif not folded.done:
+        out.append({"role": "assistant", "content": "…"})
+    return out
 
 
 def _short(value: Any) -> str:

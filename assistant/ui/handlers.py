@@ -9,22 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from assistant.config import get_settings
 from assistant.errors import SentinelleError
-from assistant.events import LayerAdded
 from assistant.session import ChatTurn, Session
-from assistant.ui.chat import TurnBuilder, session_messages, user_messages
+from assistant.turns import StreamingAssistant, TurnFold, apply, apply_event
+from assistant.ui.chat import live_messages, session_messages, user_messages
 from assistant.ui.store import STORE, SessionStore
 from assistant.ui.upload import accept_upload, upload_layers
 
 log = logging.getLogger(__name__)
 DEFAULT_IMAGE_QUESTION = "What does this image show?"
-
-
-class StreamingAssistant(Protocol):
-    def stream(self, message: str, image: str | None = None, session: Session | None = None) -> Iterator[Any]: ...
 
 
 _assistant: StreamingAssistant | None = None
@@ -93,7 +89,7 @@ class Handlers:
         except SentinelleError as exc:
             session, notice = None, str(exc)
         sid = self.store.create(session)
-        messages = session_messages(self.store.get(sid))
+        messages = session_messages(session) if session is not None else []  # what was stored, not re-read
         if notice:
             messages.append({"role": "assistant", "content": f"⚠️ {notice}"})
         return sid, messages, notice
@@ -128,29 +124,24 @@ class Handlers:
         question = text or DEFAULT_IMAGE_QUESTION
         user = ChatTurn(role="user", content=question, image=str(image) if image else None)
         history = history + user_messages(user)
-        builder = TurnBuilder()
-        yield history + builder.messages()
+        folded = TurnFold()
+        yield history + live_messages(folded)
 
-        n_before = len(session.turns)
         try:
             stream = self.assistant().stream(question, image=str(image) if image else None, session=session)
             for event in stream:
-                builder.feed(event)
-                if isinstance(event, LayerAdded):
-                    session.add_layer(event.layer)
+                folded.feed(event)
+                if apply_event(session, event):  # a layer or a view: the map shows it now
                     self.store.put(sid, session)
-                yield history + builder.messages()
+                yield history + live_messages(folded)
         except SentinelleError as exc:
-            builder.fail(str(exc))
+            folded.fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - a crash must end the turn with a message, not a spinner
             log.exception("agent stream failed")
-            builder.fail(f"Internal error while answering ({type(exc).__name__}: {exc}).")
-        # The agent may have appended its own turns to the session; the UI's record (with every step) wins.
-        session.turns = session.turns[:n_before] + [user, builder.to_turn()]
-        for layer in builder.layers:
-            session.add_layer(layer)
+            folded.fail(f"Internal error while answering ({type(exc).__name__}: {exc}).")
+        apply(session, user, folded)
         self.store.put(sid, session)
-        yield history + builder.messages()
+        yield history + live_messages(folded)
 
     def clear(self, sid: str) -> list[dict[str, Any]]:
         """Start over in the same tab: empty chat and map."""

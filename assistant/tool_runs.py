@@ -1,0 +1,105 @@
+"""Running one tool call as events, and what its outcome means for follow-up questions.
+
+Shared by both planners (the router's single call and the LLM loop's calls), below both: a tool runs in a worker
+thread so its progress streams while it works; a failed tool is one `ToolFinished(ok=False)` carrying the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from assistant import registry
+from assistant.errors import NotFoundError, SentinelleError
+from assistant.events import ContextUpdated, Event, LayerAdded, ToolFinished, ToolProgress, ToolResult, ToolStarted
+
+log = logging.getLogger(__name__)
+POLL_S = 0.05
+
+
+class ToolOutcome:
+    """What a tool run left behind: its result or its error (filled while the events stream)."""
+
+    def __init__(self, call_id: str, name: str, args: dict[str, Any]):
+        self.call_id, self.name, self.args = call_id, name, args
+        self.result: ToolResult | None = None
+        self.error: str | None = None
+        self.internal = False
+        self.not_found = False
+        self.duration_s = 0.0
+
+
+def run_tool_events(name: str, args: dict[str, Any], outcome: ToolOutcome) -> Iterator[Event]:
+    """Run a tool in a worker thread; yield ToolStarted, ToolProgress*, ToolFinished, LayerAdded*."""
+    yield ToolStarted(call_id=outcome.call_id, name=name, args=args)
+    progress_q: queue.Queue[tuple[float, str]] = queue.Queue()
+    box: dict[str, Any] = {}
+
+    def progress(fraction: float, message: str) -> None:
+        progress_q.put((float(fraction), str(message)))
+
+    def work() -> None:
+        try:
+            box["result"] = registry.run_tool(name, args, progress)
+        except BaseException as exc:  # noqa: BLE001 - handed to the stream below
+            box["error"] = exc
+
+    start = time.perf_counter()
+    worker = threading.Thread(target=work, name=f"tool-{name}", daemon=True)
+    worker.start()
+    while worker.is_alive() or not progress_q.empty():
+        try:
+            fraction, message = progress_q.get(timeout=POLL_S)
+        except queue.Empty:
+            continue
+        yield ToolProgress(call_id=outcome.call_id, name=name, fraction=max(0.0, min(1.0, fraction)), message=message)
+    worker.join()
+    outcome.duration_s = time.perf_counter() - start
+    error = box.get("error")
+    if error is None and not isinstance(box.get("result"), ToolResult):
+        error = TypeError(f"{name} returned {type(box.get('result')).__name__}, not a ToolResult")
+    if error is not None:
+        if isinstance(error, SentinelleError):
+            outcome.error = str(error)
+            outcome.not_found = isinstance(error, NotFoundError)
+        else:
+            log.error("tool %s failed", name, exc_info=error)
+            outcome.error = f"{type(error).__name__}: {error}"
+            outcome.internal = True
+        yield ToolFinished(call_id=outcome.call_id, name=name, args=args, duration_s=round(outcome.duration_s, 3),
+                           ok=False, error=outcome.error)
+        return
+    outcome.result = box["result"]
+    yield ToolFinished(call_id=outcome.call_id, name=name, args=args, duration_s=round(outcome.duration_s, 3),
+                       ok=True, result=outcome.result)
+    for layer in outcome.result.layers:
+        yield LayerAdded(layer=layer)
+
+
+def context_update(name: str, args: dict[str, Any], result: ToolResult | None) -> ContextUpdated:
+    """What a follow-up may refer to after this call: last tool and arguments, place, dates, scenes, image, view."""
+    ctx: dict[str, Any] = {"last_tool": name,
+                           "last_args": {k: v for k, v in args.items() if k not in ("question", "language")}}
+    if args.get("place"):
+        ctx["place"] = args["place"]
+    if args.get("image"):
+        ctx["image"] = args["image"]
+    if args.get("start_date") or args.get("end_date"):
+        ctx["dates"] = [args.get("start_date"), args.get("end_date")]
+    view = None
+    if result is not None:
+        facts = result.facts or {}
+        if name == "locate_place" and facts.get("name"):
+            ctx["place"] = facts["name"]
+        scenes = facts.get("scenes")
+        if name == "find_scenes" and isinstance(scenes, list) and scenes:
+            ctx["scene_ids"] = [str(s) for s in scenes]
+            ctx["scene_id"] = str(scenes[0])
+        bounds = next((layer.bounds for layer in result.layers if layer.bounds), None)
+        if bounds:
+            view = {"bounds": bounds}
+    return ContextUpdated(context=ctx, view=view)
