@@ -237,7 +237,7 @@ def test_plain_image_upload_has_no_map_layer_and_bad_files_are_refused(tmp_data_
     assert chat_image(tif).endswith("_thumb.png")
     corrupt = tmp_path / "broken.tif"
     corrupt.write_bytes(b"II*\x00garbage" * 10)
-    with pytest.raises(BadInputError, match="not a readable image"):
+    with pytest.raises(BadInputError, match="^broken.tif is not a readable GeoTIFF"):
         accept_upload(corrupt, "abcdef0123456789")
     text = tmp_path / "notes.txt"
     text.write_text("hello")
