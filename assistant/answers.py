@@ -21,9 +21,11 @@ _FORMATTER = string.Formatter()
 
 TOOL_LABELS = {
     "en": {"locate_place": "the place lookup", "find_scenes": "the scene search", "read_image": "the image reader",
-           "detect_change": "the change detection", "llm": "the language model"},
+           "detect_change": "the change detection", "measure_theme": "the thematic measure",
+           "llm": "the language model"},
     "fr": {"locate_place": "la recherche de lieu", "find_scenes": "la recherche de scènes",
            "read_image": "la lecture d'image", "detect_change": "la détection de changements",
+           "measure_theme": "la mesure thématique",
            "llm": "le modèle de langage"},
 }
 KIND_LABELS = {
@@ -250,8 +252,14 @@ def _read_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> 
     return dict(facts)
 
 
+def _measure_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
+    from assistant.sector_answers import measure_values
+
+    return measure_values(facts, args, language)
+
+
 _VALUES = {"locate_place": _locate_values, "find_scenes": _find_values, "detect_change": _change_values,
-           "read_image": _read_values}
+           "read_image": _read_values, "measure_theme": _measure_values}
 
 
 def compose(result: ToolResult, args: dict[str, Any], language: str) -> str:

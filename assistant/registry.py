@@ -1,4 +1,4 @@
-"""The four agent tools over the library functions of `tools/`: names, argument schemas, descriptions (from
+"""The five agent tools over the library functions of `tools/`: names, argument schemas, descriptions (from
 `prompts/tools/*.md`) and the functions behind.
 
 The tool modules are imported when a tool runs, not here: they pull heavy dependencies (torch, rasterio,
@@ -52,12 +52,25 @@ class DetectChangeArgs(BaseModel):
     after_image: str | None = Field(None, description="Later image file (an upload), with before_image.")
 
 
+class MeasureThemeArgs(BaseModel):
+    theme: str = Field("any", description="vegetation (forest), water (flood, wetland), built (urban growth, "
+                       "infrastructure), burned (fire), or any (every one the imagery allows: a site watch).")
+    place: str | None = Field(None, description="Place to measure (every catalog date there is used).")
+    lon: float | None = Field(None, description="Longitude of a watched site (with lat and radius_km).")
+    lat: float | None = Field(None, description="Latitude of a watched site.")
+    radius_km: float | None = Field(None, description="Only the area within this distance of the site (km).")
+    start_date: str | None = Field(None, description="Period start, YYYY-MM-DD.")
+    end_date: str | None = Field(None, description="Period end, YYYY-MM-DD.")
+    threshold_percent: float | None = Field(None, description="Alert when more than this % of the area changed.")
+
+
 # name -> (module, function, argument schema)
 TOOL_TABLE: dict[str, tuple[str, str, type[BaseModel]]] = {
     "locate_place": ("tools.places", "locate_place", LocatePlaceArgs),
     "find_scenes": ("tools.search", "find_scenes", FindScenesArgs),
     "read_image": ("tools.reader", "read_image", ReadImageArgs),
     "detect_change": ("tools.change", "detect_change", DetectChangeArgs),
+    "measure_theme": ("tools.services", "measure_theme", MeasureThemeArgs),
 }
 TOOL_NAMES = tuple(TOOL_TABLE)
 

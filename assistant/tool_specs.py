@@ -13,7 +13,7 @@ from pathlib import Path
 
 from assistant.config import PROMPTS_DIR
 
-TOOLS = ("locate_place", "find_scenes", "read_image", "detect_change", "none")
+TOOLS = ("locate_place", "find_scenes", "read_image", "detect_change", "measure_theme", "none")
 
 
 @dataclass

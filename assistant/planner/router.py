@@ -30,6 +30,14 @@ from assistant.planner.arguments import (
     scan_dates,
     unknown_place,
 )
+from assistant.planner.sector_args import (
+    SECTOR_CUE,
+    SITE_WORDS,
+    parse_point,
+    parse_radius_km,
+    parse_theme,
+    parse_threshold,
+)
 from assistant.tool_specs import TOOLS, ToolSpec, load_tool_specs  # noqa: F401 - TOOLS re-exported
 from tools.places import normalize
 
@@ -46,6 +54,7 @@ class Plan:
     clarify: str | None = None  # key of the clarifying question (prompts/answers/clarify.<lang>.md)
     scores: dict[str, float] = field(default_factory=dict)
     follow_up: bool = False
+    notes: list[str] = field(default_factory=list)  # said before the answer (prompts/answers/common: note_<key>)
 
 
 # --- cue rules: (pattern on the normalised text, tool, weight) ------------------------------------------------
@@ -152,6 +161,8 @@ class Router:
         words = plain.split()
         if _GREETING.match(plain) and len(words) <= 6 and not find_places(message):
             scores["none"] += 0.5
+        if "measure_theme" in scores and SECTOR_CUE.search(plain):  # a theme (forest, water ...) or a site watch
+            scores["measure_theme"] += 0.3
         mentions, _ = scan_dates(message)
         if len({m.year for m in mentions}) >= 2 or len(mentions) >= 2:
             scores["detect_change"] += 0.06
@@ -187,6 +198,8 @@ class Router:
                 tool, follow_up = last_tool, True
         plan = Plan(tool=tool, language=language, scores={k: round(v, 3) for k, v in scores.items()},
                     follow_up=follow_up)
+        if dates.reversed:
+            plan.notes.append("dates_reversed")
         place = places[0].text if places else (unknown_place(message) if tool != "none" else None)
         if follow_up:
             prev = dict(context.get("last_args") or {})
@@ -266,6 +279,33 @@ class Router:
             args["end_date"] = dates.end
         if "place" not in args and "before_scene_id" not in args and "before_image" not in args:
             plan.clarify = "change_target"
+        plan.args = args
+
+    def _args_measure_theme(self, plan: Plan, message, image, place, dates: DateRange, context) -> None:
+        args: dict[str, Any] = {}
+        theme = parse_theme(message)
+        radius = parse_radius_km(message)
+        point = parse_point(message)
+        threshold = parse_threshold(message)
+        if radius is None and (point or (threshold is not None and SITE_WORDS.search(normalize(message)))):
+            radius = 2.0  # a site watch without a distance: 2 km, said in the answer
+        args["theme"] = theme or ("any" if radius else "vegetation")
+        if point:
+            args["lon"], args["lat"] = point
+        elif place:
+            args["place"] = place
+        elif context.get("place"):
+            args["place"] = context["place"]
+        if radius is not None:
+            args["radius_km"] = radius
+        if threshold is not None:
+            args["threshold_percent"] = threshold
+        if dates.start:
+            args["start_date"] = dates.start
+        if dates.end:
+            args["end_date"] = dates.end
+        if "place" not in args and "lon" not in args:
+            plan.clarify = "place"
         plan.args = args
 
 
