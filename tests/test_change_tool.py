@@ -40,6 +40,14 @@ def test_detect_change_over_a_place_picks_dates_and_returns_layers(catalog, tmp_
     assert kinds.count("tiles") == 3 and kinds.count("geojson") == 1
     polygons = next(layer for layer in result.layers if layer.kind == "geojson")
     assert polygons.data["features"] and polygons.legend and polygons.style["color"]
+    # both dates on the map for the swipe, the score with an opacity slider, polygons as outlines
+    roles = {layer.role: layer for layer in result.layers if layer.role}
+    assert set(roles) == {"before", "after", "score"}
+    assert roles["before"].visible and roles["after"].visible
+    assert facts["before_date"] in roles["before"].name and facts["after_date"] in roles["after"].name
+    assert roles["before"].url.startswith("/tiles/scenes/") and roles["before"].url != roles["after"].url
+    assert polygons.style["fillOpacity"] <= 0.1
+    assert any("masked" in label for label in roles["score"].legend)
     lon, lat = polygons.data["features"][0]["properties"]["centroid"]
     assert -100 < lon < -98 and 46 < lat < 48  # North Dakota
     results = (tmp_data_dir / "results" / "change").resolve()

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from assistant.config import get_settings
+from assistant.ui.basemap_page import embedded_basemap
 
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_URL = "/static/sentinelle"
@@ -51,6 +52,11 @@ def catalog_overlays() -> list[dict[str, Any]]:
         return items
 
 
+EXTRA_JS = ("basemap.js", "compare.js")
+"""Loaded before map.js: the offline Natural Earth base map and the two-date comparison controls."""
+EXTRA_CSS = ("map-extras.css",)
+
+
 def map_config() -> dict[str, Any]:
     """What map.js needs besides layers: online base maps or not, catalog imagery, URL prefixes."""
     return {
@@ -58,6 +64,7 @@ def map_config() -> dict[str, Any]:
         "catalog": catalog_overlays(),
         "staticBase": STATIC_URL,
         "apiBase": "/api/map/",
+        "basemapUrl": "/basemap/",
     }
 
 
@@ -102,11 +109,13 @@ def live_map_page(sid: str) -> str:
     head = (
         f"<link rel='stylesheet' href='{STATIC_URL}/leaflet/leaflet.css'>"
         f"<link rel='stylesheet' href='{STATIC_URL}/map.css'>"
-        f"<script src='{STATIC_URL}/leaflet/leaflet.js'></script>"
+        + "".join(f"<link rel='stylesheet' href='{STATIC_URL}/{name}'>" for name in EXTRA_CSS)
+        + f"<script src='{STATIC_URL}/leaflet/leaflet.js'></script>"
     )
     body = (
         json_data_block("sn-map-config", map_config())
         + json_data_block("sn-map-live", {"sid": sid})
+        + "".join(f"<script src='{STATIC_URL}/{name}'></script>" for name in EXTRA_JS)
         + f"<script src='{STATIC_URL}/map.js'></script>"
     )
     return _page(head, body, "Sentinelle map")
@@ -118,7 +127,9 @@ def standalone_map_html(state: dict[str, Any], title: str = "Sentinelle map", ba
 
     The page carries its own CSP `<meta>`: only its two inline scripts (marked with a fresh nonce) run."""
     css = (STATIC_DIR / "leaflet" / "leaflet.css").read_text() + (STATIC_DIR / "map.css").read_text()
+    css += "".join((STATIC_DIR / name).read_text() for name in EXTRA_CSS)
     leaflet = (STATIC_DIR / "leaflet" / "leaflet.js").read_text()
+    leaflet += "".join("\n" + (STATIC_DIR / name).read_text() for name in EXTRA_JS)  # before map.js, which uses them
     ours = (STATIC_DIR / "map.js").read_text()
     config = map_config()
     config["catalog"] = []
@@ -130,6 +141,7 @@ def standalone_map_html(state: dict[str, Any], title: str = "Sentinelle map", ba
     body = (
         json_data_block("sn-map-config", config)
         + json_data_block("sn-map-state", {"layers": layers, "view": state.get("view")})
+        + json_data_block("sn-basemap-data", embedded_basemap(layers))
         + f"<script nonce='{nonce}'>{leaflet}</script><script nonce='{nonce}'>{ours}</script>"
     )
     return _page(head, body, title)

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from assistant import head_fitting
 from assistant.config import get_settings
 from assistant.errors import SentinelleError
+from assistant.ui.basemap_routes import router as basemap_router
 from assistant.ui.guard import GuardMiddleware
 from assistant.ui.handlers import Handlers, default_assistant
 from assistant.ui.layout import build_blocks, launch_settings
@@ -147,6 +148,7 @@ def build_app(handlers: Handlers | None = None, store: SessionStore = STORE) -> 
     router = _tiles_router()
     if router is not None:
         app.include_router(router, dependencies=auth)
+    app.include_router(basemap_router, dependencies=auth)
 
     blocks = build_blocks(handlers)
     blocks.queue(default_concurrency_limit=8)

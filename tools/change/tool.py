@@ -11,8 +11,9 @@ from tools.core.errors import NotFoundError
 from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progress
 from tools.core.settings import get_settings
 
-POLYGON_STYLE = {"color": "#e4572e", "weight": 1.5, "fillColor": "#e4572e", "fillOpacity": 0.35}
+POLYGON_STYLE = {"color": "#e4572e", "weight": 2, "fillColor": "#e4572e", "fillOpacity": 0.05}
 SCORE_COLORMAP = "magma"
+MAGMA_STOPS = ("#000004", "#51127c", "#b73779", "#fc8961", "#fcfdbf")  # the colormap at 0, 1/4 ... 1 of its range
 MAP_MAX_VERTICES = 200_000  # polygons sent to the browser (~6 MB of GeoJSON); changes.geojson keeps them all
 
 
@@ -141,13 +142,24 @@ def _result_layers(label: str, out_dir: Path, summary: dict, bounds: list[float]
     drawn = "" if len(shown["features"]) == len(fc["features"]) else f", largest {len(shown['features'])} drawn"
     hi = SCORE_RANGE[summary["method"]]
     return [
-        MapLayer(name=f"{label}: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6},
+        MapLayer(name=f"{label}: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6}, role="score",
                  url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
-                 legend={"low change": "#000004", "high change": "#fcfdbf"}),
+                 legend=score_legend(hi)),
         MapLayer(name=f"{label}: changes ({summary['n_patches']} patches{drawn})", kind="geojson", data=shown,
-                 bounds=bounds,
-                 style=POLYGON_STYLE, legend={"changed area": POLYGON_STYLE["color"]}, fly_to=True),
+                 bounds=bounds, style=POLYGON_STYLE, fly_to=True,
+                 legend={f"changed: score ≥ {summary['threshold']:.3g} (outlined)": POLYGON_STYLE["color"]}),
     ]
+
+
+def score_legend(hi: float) -> dict[str, str]:
+    """What the score colours mean, in ramp order (the map draws them as a gradient), and what no colour means."""
+    mid = len(MAGMA_STOPS) // 2
+    return {
+        "score 0: the two dates look alike": MAGMA_STOPS[0],
+        f"score {hi / 2:g}": MAGMA_STOPS[mid],
+        f"score {hi:g} or more: strongly changed": MAGMA_STOPS[-1],
+        "no colour: masked (clouds, shadows or no data), not scored": "transparent",
+    }
 
 
 def _result(summary: dict, before, after, out_dir: Path, place: str | None) -> ToolResult:
@@ -157,9 +169,11 @@ def _result(summary: dict, before, after, out_dir: Path, place: str | None) -> T
     # Layer names carry the place, so a second change run adds its layers instead of replacing the first run's.
     label = place or before.properties.get("sentinelle:place") or before.id
     layers = [
+        # both dates on the map: the swipe shows `before` left of its divider and `after` right of it
         MapLayer(name=f"{label}: before {_date(before)}", kind="tiles", url=scene_tile_url(before.id), bounds=bounds,
-                 visible=False),
-        MapLayer(name=f"{label}: after {_date(after)}", kind="tiles", url=scene_tile_url(after.id), bounds=bounds),
+                 role="before"),
+        MapLayer(name=f"{label}: after {_date(after)}", kind="tiles", url=scene_tile_url(after.id), bounds=bounds,
+                 role="after"),
         *_result_layers(label, out_dir, summary, bounds),
     ]
     facts = {

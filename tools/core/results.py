@@ -24,6 +24,9 @@ class MapLayer(BaseModel):
     legend: dict[str, str] | None = Field(None, description="Label -> colour, shown in the legend.")
     visible: bool = True
     fly_to: bool = Field(False, description="Centre the map on this layer when it arrives.")
+    role: Literal["before", "after", "score"] | None = Field(
+        None, description="Part of a two-date comparison: the map swipes between before and after, and gives the "
+        "score an opacity slider.")
 
 
 class ToolResult(BaseModel):

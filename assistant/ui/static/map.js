@@ -70,15 +70,20 @@
   function makeLayer(spec) {
     var st = cleanStyle(spec.style);
     var bounds = spec.bounds ? boundsOf(spec.bounds) : null;
+    // before/after/score layers of a comparison go to compare.js's panes (swipe clip, order)
+    var comparePane = window.SentinelleCompare ? window.SentinelleCompare.paneFor(map, spec) : undefined;
     switch (spec.kind) {
       case "tiles":
         var topt = { opacity: st.opacity == null ? 1 : st.opacity, maxZoom: 22, maxNativeZoom: st.maxNativeZoom || 18,
                      minZoom: st.minZoom || 0 };  // no attribution from layer data: Leaflet shows it as HTML
         if (bounds) topt.bounds = bounds.pad(0.01);
+        if (comparePane) topt.pane = comparePane;
         return L.tileLayer(spec.url, topt);
       case "image":
         if (!bounds) return null;
-        return L.imageOverlay(spec.url, bounds, { opacity: st.opacity == null ? 1 : st.opacity });
+        var iopt = { opacity: st.opacity == null ? 1 : st.opacity };
+        if (comparePane) iopt.pane = comparePane;
+        return L.imageOverlay(spec.url, bounds, iopt);
       case "bounds":
         if (!bounds) return null;
         return L.rectangle(bounds, L.extend({ color: "#ff7800", weight: 2, fill: false }, st, { className: "sn-layer" }));
@@ -160,6 +165,7 @@
       if (!seen[name]) { map.removeLayer(drawn[name].layer); control.removeLayer(drawn[name].layer); delete drawn[name]; }
     });
     updateLegend(layers);
+    if (window.SentinelleCompare) window.SentinelleCompare.update(map, layers, drawn);
     if (flyTarget) {
       if (animate) flyTo(flyTarget);
       else if (flyTarget instanceof L.LatLng) map.setView(flyTarget, 12);
@@ -206,7 +212,9 @@
     map = L.map(el, { worldCopyJump: true, zoomControl: true }).setView([46.5, 2.5], 5);
     var bases = {};
     var blank = L.tileLayer("", { attribution: "Sentinelle (offline)" });
-    if (cfg.online) {
+    if (window.SentinelleBasemap) {
+      bases = window.SentinelleBasemap.install(map, cfg);  // Natural Earth by default; OSM and Esri when online
+    } else if (cfg.online) {
       bases["OpenStreetMap"] = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         { maxZoom: 19, attribution: "© OpenStreetMap contributors" });
       bases["Satellite (Esri)"] = L.tileLayer(
