@@ -130,10 +130,16 @@ def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[s
         elif refusal == "reason":
             parts.append(t["cannot_reason"])
     classes = facts.get("scene_classes") or []
+    if facts.get("unreadable"):
+        reason = t["unreadable_reasons"][facts["unreadable"]].format(**facts)
+        parts.append(t["cannot_tell"].format(reason=reason))
+        return " ".join([*parts, t["models"].format(models="; ".join(models))])  # nothing else was measured
     if classes:
         label, score = classes[0]
         alts = ", ".join(f"{label_text(lbl, language)} ({s:.2f})" for lbl, s in classes[1:3]) or "-"
         key = "scene_restricted" if facts.get("scene_candidates") else ("scene" if score >= 0.4 else "scene_unsure")
+        if facts.get("scene_unfamiliar"):
+            key = "scene_unfamiliar"
         parts.append(t[key].format(label=label_text(label, language), score=score, alternatives=alts))
     parts.extend(_cover_sentences(intent, facts, t, language))
     if "facts" in intent.topics or facts.get("georeferenced"):

@@ -96,6 +96,7 @@ class SceneClassifier:
     key: str
     temperature: float = 1.0
     view_features: np.ndarray | None = None
+    ood_limit: float | None = None  # computed on first use from the bank itself (`ood_threshold`)
 
     @staticmethod
     def fit(features: np.ndarray, labels: Sequence[str], hashes: list[str] | None = None, key: str = "",
@@ -155,6 +156,35 @@ class SceneClassifier:
             return SceneClassifier([str(c) for c in data["classes"]], data["mean"], data["coef"], data["intercept"],
                                    data["features"], data["labels"].astype(str), [str(h) for h in data["hashes"]],
                                    str(data["key"]), float(data["temperature"]), views)  # fmt: skip
+
+
+OOD_PERCENTILE = 99.0  # an image farther from every exemplar than 99% of the exemplars are from each other
+
+
+def nearest_distance(classifier: SceneClassifier, features: np.ndarray) -> np.ndarray:
+    """Cosine distance (0..2) from each descriptor to its nearest bank exemplar, in the space the probe reads.
+
+    A far nearest exemplar means the image resembles nothing the probe was fitted on, so its softmax score says
+    nothing (a 1x1 picture or random noise still gets a 'confident' class).
+    """
+    bank = _centre(classifier.features.astype(np.float32), classifier.mean)
+    sims = _centre(np.asarray(features, dtype=np.float32), classifier.mean) @ bank.T
+    return 1.0 - sims.max(axis=1)
+
+
+def loo_nearest_distances(classifier: SceneClassifier) -> np.ndarray:
+    """Each exemplar's distance to its nearest *other* exemplar: how far a new image of a known kind may lie."""
+    bank = _centre(classifier.features.astype(np.float32), classifier.mean)
+    sims = bank @ bank.T
+    np.fill_diagonal(sims, -np.inf)
+    return 1.0 - sims.max(axis=1)
+
+
+def ood_threshold(classifier: SceneClassifier) -> float:
+    """The largest nearest-exemplar distance the reader still trusts: the bank's own 99th percentile (LOO)."""
+    if classifier.ood_limit is None:
+        classifier.ood_limit = float(np.percentile(loo_nearest_distances(classifier), OOD_PERCENTILE))
+    return classifier.ood_limit
 
 
 def _centre(features: np.ndarray, mean: np.ndarray) -> np.ndarray:
