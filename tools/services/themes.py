@@ -19,7 +19,11 @@ from tools.core.errors import BadInputError
 # Thresholds (one place, documented in each theme's `formula`)
 NDVI_VEGETATION = 0.5  # dense green vegetation; 0.2-0.5 is sparse vegetation or crops
 NBR_FOREST = 0.3  # with SWIR: a moist closed canopy; cleared pasture and crops fall below it
-WATER_INDEX = 0.0  # NDWI / MNDWI above 0: more green than NIR (or SWIR) reflectance, open water
+WATER_INDEX = 0.0  # NDWI above 0: more green than NIR reflectance, open water (no SWIR)
+# With SWIR, water is MNDWI > 0.2 and MNDWI > NDVI (after Zou et al. 2017). In top-of-atmosphere Sentinel-2 of a
+# hazy low-sun winter city, roofs and shadows have MNDWI just above 0: Paris, November 2016 read 63 % 'water' with
+# MNDWI > 0, 49 % with MNDWI > NDVI added, 18 % with the 0.2 floor; the rest is shadow, a limit the answer states.
+MNDWI_WATER = 0.2
 NDBI_BUILT = 0.0  # NDBI above 0 (more SWIR than NIR) and NDVI below NDVI_NOT_GREEN: bare or built surface
 NDVI_NOT_GREEN = 0.3
 DNBR_BURNED = 0.27  # Key & Benson (2006): 0.27 is the lower bound of moderate burn severity
@@ -65,7 +69,7 @@ class Theme:
             return f"vegetation = NDVI (nir-red)/(nir+red) >= {NDVI_VEGETATION}"
         if self.name == "water":
             if swir:
-                return f"water = MNDWI (green-{swir})/(green+{swir}) > {WATER_INDEX}"
+                return f"water = MNDWI (green-{swir})/(green+{swir}) > {MNDWI_WATER} and MNDWI > NDVI"
             return f"water = NDWI (green-nir)/(green+nir) > {WATER_INDEX}"
         if self.name == "built":
             return (f"built-up = NDBI ({swir}-nir)/({swir}+nir) > {NDBI_BUILT} and NDVI < {NDVI_NOT_GREEN}")
@@ -84,8 +88,10 @@ class Theme:
                 out = out & (normalized_difference(scene["nir"], scene[swir]) >= NBR_FOREST)
             return out
         if self.name == "water":
-            other = scene[swir] if swir else scene["nir"]
-            return normalized_difference(scene["green"], other) > WATER_INDEX
+            if not swir:
+                return normalized_difference(scene["green"], scene["nir"]) > WATER_INDEX
+            mndwi = normalized_difference(scene["green"], scene[swir])
+            return (mndwi > MNDWI_WATER) & (mndwi > normalized_difference(scene["nir"], scene["red"]))
         ndbi = normalized_difference(scene[swir], scene["nir"])
         ndvi = normalized_difference(scene["nir"], scene["red"])
         return (ndbi > NDBI_BUILT) & (ndvi < NDVI_NOT_GREEN)
@@ -102,7 +108,7 @@ class Theme:
 # bands each theme reads, preferred option first (common names)
 _BANDS: dict[str, list[tuple[str, ...]]] = {
     "vegetation": [("nir", "red", "swir16"), ("nir", "red", "swir22"), ("nir", "red")],
-    "water": [("green", "swir16"), ("green", "nir")],
+    "water": [("green", "swir16", "nir", "red"), ("green", "nir")],
     "built": [("swir16", "nir", "red"), ("swir22", "nir", "red")],
     "burned": [("nir", "swir22"), ("nir", "swir16")],
 }
