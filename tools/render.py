@@ -120,22 +120,14 @@ def _bands_of_dataset(ds) -> list[dict]:
 
 def _window_of(ds, window: Any):
     """A rasterio Window, or a [west, south, east, north] bbox in EPSG:4326, as a window of `ds`."""
-    from rasterio.warp import transform_bounds
-    from rasterio.windows import Window, from_bounds
+    from rasterio.windows import Window
+
+    from tools.rasters.footprint import bbox_window
 
     if window is None or isinstance(window, Window):
         return window
-    if len(window) == 4 and ds.crs is not None:
-        left, bottom, right, top = transform_bounds("EPSG:4326", ds.crs, *[float(v) for v in window])
-        win = from_bounds(left, bottom, right, top, transform=ds.transform)
-        full = Window(0, 0, ds.width, ds.height)
-        try:
-            win = win.intersection(full).round_offsets().round_lengths()
-        except Exception:  # noqa: BLE001 - rasterio raises WindowError for disjoint windows
-            raise BadInputError("the requested area lies outside this scene") from None
-        if win.width < 1 or win.height < 1:
-            raise BadInputError("the requested area lies outside this scene")
-        return win
+    if len(window) == 4:
+        return bbox_window(ds, window, Path(ds.name).name)
     raise BadInputError("a window is a rasterio Window or a [west, south, east, north] bbox of a georeferenced scene")
 
 

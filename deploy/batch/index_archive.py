@@ -93,24 +93,24 @@ def _common_parent(files: Sequence[Path]) -> Path:
 
 def _cog_item(path: Path, base: Path) -> Any:
     import pystac
-    import rasterio
-    from rasterio.warp import transform_bounds
 
     from tools.rasters.dates import date_from_name
+    from tools.rasters.footprint import bbox_4326, dataset_is_georeferenced
+    from tools.rasters.open import open_raster
     from tools.render import _bands_of_dataset
 
     path = path.resolve()
     rel = path.relative_to(base).with_suffix("").as_posix()
     item_id = re.sub(r"[^a-z0-9_-]+", "-", rel.lower()).strip("-_") or "scene"
-    with rasterio.open(path) as ds:
-        georef = ds.crs is not None and not ds.transform.is_identity
+    with open_raster(path) as ds:
+        georef = dataset_is_georeferenced(ds)
         props: dict[str, Any] = {
             "platform": "unknown", "eo:bands": _bands_of_dataset(ds), "sentinelle:georeferenced": georef,
             "sentinelle:sources": [str(path)],
         }
         bbox = geometry = None
         if georef:
-            bbox = [round(v, 7) for v in transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)]
+            bbox = bbox_4326(ds.crs, ds.transform, ds.width, ds.height, ndigits=7)
             w, s, e, n = bbox
             geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
             if ds.crs.is_projected:
@@ -143,12 +143,11 @@ def portable(item: Any) -> dict[str, Any]:
 
 def _scene_chip_ids(item: Any, chip: str | int, stride: str | int | None) -> list[str]:
     """Ids of every chip of a scene, from the raster header only (same windows as the indexer)."""
-    import rasterio
-
     from tools.catalog import asset_path
+    from tools.rasters.open import open_raster
     from tools.search.chips import chip_id, chip_windows, parse_chip_size, scene_gsd
 
-    with rasterio.open(asset_path(item)) as src:
+    with open_raster(asset_path(item)) as src:
         gsd = scene_gsd(item, src)
         px = parse_chip_size(chip, gsd)
         step = parse_chip_size(stride, gsd) if stride else px

@@ -1,9 +1,13 @@
-"""Where a raster lies: is it georeferenced, and its outline and bbox in EPSG:4326 (whole grid or a window)."""
+"""Where a raster lies: is it georeferenced, its outline and bbox in EPSG:4326 (whole grid or a window), and the
+window under a bbox."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
+
+from tools.core.errors import BadInputError
 
 
 def is_georeferenced(crs: Any, transform: Any) -> bool:
@@ -62,3 +66,23 @@ def footprint_4326(crs: Any, transform: Any, width: int, height: int, window: An
 def dataset_footprint(ds: Any, window: Any = None) -> tuple[dict, list[float]] | None:
     """`footprint_4326` of an opened rasterio dataset (or one window of it)."""
     return footprint_4326(ds.crs, ds.transform, ds.width, ds.height, window)
+
+
+def bbox_window(ds: Any, bbox: Sequence[float], name: str) -> Any:
+    """The window of an opened dataset under a [west, south, east, north] EPSG:4326 bbox, clipped to the raster
+    and rounded to whole pixels; `BadInputError` when the raster has no georeference or the bbox misses it."""
+    from rasterio.errors import WindowError
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window, from_bounds
+
+    if not dataset_is_georeferenced(ds):
+        raise BadInputError(f"'{name}' has no georeference, so a bbox cannot select a window in it")
+    native = transform_bounds("EPSG:4326", ds.crs, *[float(v) for v in bbox], densify_pts=21)
+    window = from_bounds(*native, transform=ds.transform).round_offsets().round_lengths()
+    try:
+        window = window.intersection(Window(0, 0, ds.width, ds.height))
+    except WindowError:
+        raise BadInputError(f"bbox {list(bbox)} does not overlap '{name}'") from None
+    if window.width < 1 or window.height < 1:
+        raise BadInputError(f"bbox {list(bbox)} does not overlap '{name}'")
+    return window

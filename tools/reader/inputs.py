@@ -159,28 +159,16 @@ def _gsd_m(dataset: Any) -> float | None:
 def _load_raster(path: Path, source: str, *, bbox: list[float] | None, max_side: int,
                  item: Any = None) -> ImageInput:  # fmt: skip
     """A GeoTIFF (or other raster): decimated read of all bands, window when bbox is given."""
-    import rasterio
-    from rasterio.windows import Window, from_bounds
+    from rasterio.windows import Window
 
-    from tools.rasters.footprint import dataset_footprint, dataset_is_georeferenced
+    from tools.rasters.footprint import bbox_window, dataset_footprint, dataset_is_georeferenced
     from tools.rasters.open import open_raster, read_errors, user_max_pixels
 
     with open_raster(path, max_pixels=user_max_pixels()) as dataset:
         georef = dataset_is_georeferenced(dataset)
         window = Window(0, 0, dataset.width, dataset.height)
         if bbox is not None:
-            if not georef:
-                raise BadInputError(f"'{source}' has no georeference, so a bbox cannot select a window in it")
-            from rasterio.warp import transform_bounds
-
-            native = transform_bounds("EPSG:4326", dataset.crs, *bbox, densify_pts=21)
-            window = from_bounds(*native, transform=dataset.transform).round_offsets().round_lengths()
-            try:
-                window = window.intersection(Window(0, 0, dataset.width, dataset.height))
-            except rasterio.errors.WindowError as exc:
-                raise BadInputError(f"bbox {bbox} does not overlap '{source}'") from exc
-            if window.width < 1 or window.height < 1:
-                raise BadInputError(f"bbox {bbox} does not overlap '{source}'")
+            window = bbox_window(dataset, bbox, source)
         width, height = int(window.width), int(window.height)
         scale = min(1.0, max_side / max(width, height))
         out_h, out_w = max(1, round(height * scale)), max(1, round(width * scale))
