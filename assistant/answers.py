@@ -22,11 +22,12 @@ _FORMATTER = string.Formatter()
 TOOL_LABELS = {
     "en": {"locate_place": "the place lookup", "find_scenes": "the scene search", "read_image": "the image reader",
            "detect_change": "the change detection", "measure_theme": "the thematic measure",
-           "llm": "the language model"},
+           "llm": "the language model",
+           "router": "the question planner"},
     "fr": {"locate_place": "la recherche de lieu", "find_scenes": "la recherche de scènes",
            "read_image": "la lecture d'image", "detect_change": "la détection de changements",
            "measure_theme": "la mesure thématique",
-           "llm": "le modèle de langage"},
+           "llm": "le modèle de langage", "router": "l'analyse de la question"},
 }
 KIND_LABELS = {
     "en": {"city": "town", "country": "country", "state": "US state", "region": "French region",
@@ -305,19 +306,40 @@ def _error_wordings(language: str) -> list[tuple[re.Pattern[str], str]]:
 
 
 def localize_error(message: str, language: str) -> str:
-    """A tool's English error message in the user's language, when prompts/answers has a wording for it."""
+    """A tool's English error message in the user's language, when prompts/answers has a wording for it.
+
+    A message of several '; '-joined clauses that has no wording as a whole is translated clause by clause.
+    """
     for pattern, wording in _error_wordings(language):
         m = pattern.search(message)
         if m:
             values = {k: v or "" for k, v in m.groupdict().items()}
             return wording.format(**values)
+    if "; " in message and _error_wordings(language):
+        return " ; ".join(localize_error(part, language) for part in message.split("; "))
     return message
+
+
+def question_error(error: Exception, language: str) -> str:
+    """The answer when the question itself cannot be used (a date that does not exist): the reason, in one line."""
+    from assistant.planner.arguments import InvalidDateError
+
+    message = localize_error(str(error).strip(), language)
+    if isinstance(error, InvalidDateError):
+        return render("common", "bad_dates", language, message=message)
+    return error_answer("router", str(error), language)
+
+
+def plan_notes(notes: list[str], args: dict[str, Any], language: str) -> str:
+    """What the planner read differently from the words ('between 2018 and 2015' read in time order), said first."""
+    values = {"start_date": args.get("start_date"), "end_date": args.get("end_date")}
+    return " ".join(text for key in notes if (text := render("common", f"note_{key}", language, values)))
 
 
 def error_answer(tool: str, message: str, language: str, internal: bool = False, not_found: bool = False) -> str:
     """A failed tool call in words: what went wrong (the error's own one-line message) and that the session goes on."""
     message = message.strip() if internal else localize_error(message.strip(), language)
-    if internal:
+    if internal:  # a bug, not the user's doing: the details (exception, paths) are in the log, not in the chat
         section = "error_internal"
     else:
         section = "not_found" if not_found else "error"

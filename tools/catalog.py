@@ -67,6 +67,26 @@ def _parse_dt(value: str | dt.datetime | dt.date) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def ordered_dates(start: str | dt.date | None, end: str | dt.date | None) -> tuple:
+    """A date filter's (start, end) in time order: a reversed pair ('between 2018 and 2015') is swapped, and a date
+    that does not exist ('2016-02-30') is a BadInputError, never a ValueError."""
+    bounds = []
+    for value in (start, end):
+        try:
+            bounds.append((_parse_dt(value), _end_of(value)) if value else None)
+        except (TypeError, ValueError) as exc:
+            raise BadInputError(f"'{value}' is not a valid date (use YYYY-MM-DD or a year)") from exc
+    if bounds[0] and bounds[1] and bounds[0][0] > bounds[1][1]:
+        return end, start
+    return start, end
+
+
+def date_range(start: str | dt.date | None, end: str | dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[start, end] of a date filter as datetimes (ISO dates or years; see `ordered_dates`)."""
+    start, end = ordered_dates(start, end)
+    return (_parse_dt(start) if start else None), (_end_of(end) if end else None)
+
+
 def _end_of(value: str | dt.datetime | dt.date) -> dt.datetime:
     """An end bound given as a day or a year covers that whole day or year."""
     text = str(value).strip()
@@ -145,8 +165,7 @@ class Catalog:
         constellation ('sentinel-2', 'landsat', 'landsat-8', 'naip' ...). max_cloud_cover: percent; items with
         unknown cloud cover are kept.
         """
-        lo = _parse_dt(start) if start else None
-        hi = _end_of(end) if end else None
+        lo, hi = date_range(start, end)
         want_place = normalize(place) if place else None
         want_platform = _platform_key(platform) if platform else None
         out = []

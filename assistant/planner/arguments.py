@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
+from assistant.errors import BadInputError
 from tools.places import normalize
 
 # --- language -------------------------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ class Mention:
     day: int | None = None
     season: str | None = None
     decade: bool = False
+    invalid: str | None = None  # why the mention is no date ('2016-02 has 29 days'), for the user
 
     def bounds(self) -> tuple[date, date]:
         year = self.year or date.today().year
@@ -116,25 +118,49 @@ class Mention:
         return date(year, 1, 1), date(year, 12, 31)
 
 
+class InvalidDateError(BadInputError):
+    """A question names a date that does not exist ('2016-02-30', '2017-13-45'): said in one line, never guessed."""
+
+
 def scan_dates(text: str) -> tuple[list[Mention], str]:
-    """Date mentions in reading order (years filled from the nearest mention that has one) and the scanned text."""
+    """Date mentions in reading order (years filled from the nearest mention that has one) and the scanned text.
+
+    Mentions that are no real date ('2016-02-30') are left out; `date_errors` says what is wrong with them.
+    """
+    mentions, plain = _scan(text)
+    return [m for m in mentions if m.year is not None and m.invalid is None], plain
+
+
+def date_errors(text: str) -> list[str]:
+    """One line per date in the text that does not exist: "'2016-02-30' is not a valid date (2016-02 has 29 days)"."""
+    mentions, plain = _scan(text)
+    return [f"'{_as_written(plain[m.start:m.end].strip(), text)}' is not a valid date ({m.invalid})"
+            for m in mentions if m.invalid]
+
+
+def _as_written(scanned: str, text: str) -> str:
+    """The mention as the user wrote it ('30/02/2016', 'February 30'), when the scanned form can be found again."""
+    pattern = r"[\s,]+".join(re.escape(word).replace(r"\-", "[-/]") for word in scanned.split())
+    found = re.search(pattern, text, re.I)
+    return found.group(0) if found else scanned
+
+
+def _scan(text: str) -> tuple[list[Mention], str]:
+    """Every date mention, invalid ones flagged with the reason."""
     plain = _plain_keep_iso(text)
     mentions: list[Mention] = []
     for m in _MENTION.finditer(plain):
         if m.group("iso"):
             month = int(m.group("im"))
             day = int(m.group("id")) if m.group("id") else None
-            if not 1 <= month <= 12:
-                continue
-            mentions.append(Mention(m.start(), m.end(), int(m.group("iy")), month, day if day and day <= 31 else None))
+            mentions.append(Mention(m.start(), m.end(), int(m.group("iy")), month, day))
         elif m.group("dmy"):
             day, month = int(m.group("dd")), int(m.group("dm"))
-            if 1 <= month <= 12 and 1 <= day <= 31:
-                mentions.append(Mention(m.start(), m.end(), int(m.group("dy")), month, day))
+            if month > 12 and 1 <= day <= 12:  # 12/25/2016: month first (US order)
+                day, month = month, day
+            mentions.append(Mention(m.start(), m.end(), int(m.group("dy")), month, day))
         elif m.group("my"):
-            month = int(m.group("mm"))
-            if 1 <= month <= 12:
-                mentions.append(Mention(m.start(), m.end(), int(m.group("myy")), month))
+            mentions.append(Mention(m.start(), m.end(), int(m.group("myy")), int(m.group("mm"))))
         elif m.group("named"):
             name = m.group("nm")
             if name in {"mar", "may", "mai", "dec", "des", "sep", "jun", "jul", "oct", "nov", "jan", "feb", "apr"}:
@@ -143,8 +169,7 @@ def scan_dates(text: str) -> tuple[list[Mention], str]:
                     continue
             day = m.group("nd") or m.group("nd2")
             year = int(m.group("ny")) if m.group("ny") else None
-            day_n = int(day) if day and int(day) <= 31 else None
-            mentions.append(Mention(m.start(), m.end(), year, MONTHS[name], day_n))
+            mentions.append(Mention(m.start(), m.end(), year, MONTHS[name], int(day) if day else None))
         elif m.group("season"):
             year = int(m.group("sy")) if m.group("sy") else None
             mentions.append(Mention(m.start(), m.end(), year, season=m.group("sn")))
@@ -156,7 +181,23 @@ def scan_dates(text: str) -> tuple[list[Mention], str]:
             later = [x.year for x in mentions[i + 1 :] if x.year]
             earlier = [x.year for x in mentions[:i] if x.year]
             mention.year = later[0] if later else (earlier[-1] if earlier else None)
-    return [m for m in mentions if m.year is not None], plain
+    for mention in mentions:
+        mention.invalid = _why_invalid(mention)
+    return mentions, plain
+
+
+def _why_invalid(mention: Mention) -> str | None:
+    """Why a mention's month or day does not exist, or None."""
+    if mention.month is None:
+        return None
+    if not 1 <= mention.month <= 12:
+        return f"there is no month {mention.month}"
+    if mention.day is None or mention.year is None:
+        return None
+    days = calendar.monthrange(mention.year, mention.month)[1]
+    if not 1 <= mention.day <= days:
+        return f"{mention.year}-{mention.month:02d} has {days} days"
+    return None
 
 
 def _plain_keep_iso(text: str) -> str:
@@ -171,6 +212,7 @@ def _plain_keep_iso(text: str) -> str:
 class DateRange:
     start: str | None = None
     end: str | None = None
+    reversed: bool = False  # the question named the later date first ('between 2018 and 2015')
 
     @property
     def empty(self) -> bool:
@@ -228,6 +270,9 @@ def parse_dates(text: str, today: date | None = None) -> DateRange:
 
     Relative periods ('the last 2 years', 'l'an dernier') count from `today` when no absolute date is given.
     """
+    errors = date_errors(text)
+    if errors:
+        raise InvalidDateError("; ".join(errors))
     mentions, plain = scan_dates(text)
     if not mentions:
         return parse_relative_dates(text, today)
@@ -244,6 +289,7 @@ def parse_dates(text: str, today: date | None = None) -> DateRange:
     start, end = first_m.bounds()[0], last_m.bounds()[1]
     if start > end:
         start, end = last_m.bounds()[0], first_m.bounds()[1]
+        return DateRange(start.isoformat(), end.isoformat(), reversed=True)
     return DateRange(start.isoformat(), end.isoformat())
 
 

@@ -57,13 +57,18 @@ def _overlaps(a, b) -> bool:
 
 
 def pick_pair(items: list, start: str | None, end: str | None, anchor=None) -> tuple:
-    """Two scenes of one sensor over the same area: the earliest on/after start and the latest on/before end
-    (the closest ones when none falls inside the range)."""
-    lo = dt.date.fromisoformat(start[:10]) if start else None
-    hi = dt.date.fromisoformat(end[:10]) if end else None
+    """Two scenes of one sensor over the same area: the earliest on/after start and the latest on/before end.
+
+    Never a scene outside the dates asked ('since 2016' never compares a 2015 image): (None, None) instead.
+    """
+    from tools.catalog import date_range
+
+    lo_dt, hi_dt = date_range(start, end)
+    lo, hi = (lo_dt.date() if lo_dt else None), (hi_dt.date() if hi_dt else None)
     groups: dict[str, list] = {}
     for it in items:
-        if _date(it) is not None:
+        day = _date(it)
+        if day is not None and (lo is None or day >= lo) and (hi is None or day <= hi):
             groups.setdefault(_sensor(it), []).append(it)
     best, best_key = None, None
     for sensor, group in groups.items():
@@ -78,13 +83,27 @@ def pick_pair(items: list, start: str | None, end: str | None, anchor=None) -> t
                     continue
                 miss = 0
                 if lo:
-                    miss += abs((_date(b) - lo).days) + (10_000 if _date(b) < lo else 0)
+                    miss += (_date(b) - lo).days
                 if hi:
-                    miss += abs((hi - _date(a)).days) + (10_000 if _date(a) > hi else 0)
+                    miss += (hi - _date(a)).days
                 key = (miss, -(_date(a) - _date(b)).days, sensor != "sentinel-2")
                 if best_key is None or key < best_key:
                     best, best_key = (b, a), key
     return best or (None, None)
+
+
+def _no_pair_in_range(where: str, items: list, start: str | None, end: str | None) -> str:
+    """'no imagery of Bercy between 2019-01-01 and 2020-12-31; dates held: 2015-08-13, 2018-03-09' (one line)."""
+    from tools.catalog import date_range
+
+    lo, hi = date_range(start, end)
+    if lo and hi:
+        span = f"between {lo.date()} and {hi.date()}"
+    else:
+        span = f"since {lo.date()}" if lo else f"before {hi.date()}"
+    days = sorted({str(_date(it)) for it in items if _date(it) is not None})
+    shown = ", ".join(days[:12]) + (f" and {len(days) - 12} more" if len(days) > 12 else "")
+    return f"no two scenes of {where} {span} to compare; dates held: {shown}"
 
 
 def _result_id(before_id: str, after_id: str, method: str) -> str:
@@ -119,6 +138,8 @@ def detect_change(place: str | None = None, before_scene_id: str | None = None, 
         else:
             raise NotFoundError("say where (a place) or which two scenes to compare")
         before, after = pick_pair(items, start_date, end_date, anchor)
+        if before is None and (start_date or end_date) and pick_pair(items, None, None, anchor)[0] is not None:
+            raise NotFoundError(_no_pair_in_range(place or (anchor.id if anchor else "?"), items, start_date, end_date))
         if before is None:
             where = f"over {place}" if place else f"overlapping {anchor.id}"
             raise NotFoundError(

@@ -319,6 +319,9 @@ def find_scenes(
     place = place or parsed.place
     platform = normalise_platform(platform) if platform else parsed.platform
     start_date, end_date = start_date or parsed.start, end_date or parsed.end
+    from tools.catalog import ordered_dates
+
+    start_date, end_date = ordered_dates(start_date, end_date)  # checked, in time order
     progress(0.1, "resolving filters")
     try:
         bbox, scene_ids, canonical = place_filter(place) if place else (None, None, None)
