@@ -125,6 +125,17 @@ def test_the_listener_does_count_an_unguarded_gdal_read(ssrf_tif):
     assert hits, "GDAL should have requested the VRT's source from the listener"
 
 
+def test_gdal_options_alone_keep_a_vrt_source_off_the_network(ssrf_tif):
+    """Defence in depth: even if a VRT got past the checks, GDAL under `gdal_guard` fetches nothing."""
+    from tools.rasters.open import gdal_guard
+
+    path, hits = ssrf_tif
+    with gdal_guard(), pytest.raises(rasterio.errors.RasterioIOError):
+        with rasterio.open(path) as ds:
+            ds.read(1)
+    assert hits == []
+
+
 def test_vrt_named_tif_is_refused_by_every_entry_point(ssrf_tif, tmp_path, tmp_data_dir, monkeypatch):
     from assistant.ui.upload import accept_upload
     from tools.catalog import open_catalog
