@@ -38,30 +38,34 @@ def pixel_areas_km2(transform: Affine, shape: tuple[int, int], crs: Any) -> np.n
     return np.full((rows, 1), abs(transform.a * transform.e) * factor * factor / 1e6)
 
 
+def _reproject(geometry: Any, src: Any, dst: Any) -> Any:
+    """A shapely geometry carried from CRS `src` to CRS `dst` (x = longitude / easting first)."""
+    import shapely
+    from pyproj import Transformer
+
+    transformer = Transformer.from_crs(src, dst, always_xy=True)
+    return shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
 def site_polygon(lon: float, lat: float, radius_km: float) -> Any:
     """The circle of `radius_km` around (lon, lat) as a shapely polygon in EPSG:4326."""
-    from pyproj import CRS, Transformer
+    from pyproj import CRS
     from shapely.geometry import Point
-    from shapely.ops import transform as reproject
 
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise BadInputError(f"{lon}, {lat} is not a longitude, latitude")
     if not 0 < radius_km <= 100:
         raise BadInputError(f"a site radius of {radius_km} km is out of range (0 to 100 km)")
     local = CRS.from_proj4(f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m")
-    to_wgs84 = Transformer.from_crs(local, "EPSG:4326", always_xy=True).transform
-    return reproject(to_wgs84, Point(0, 0).buffer(radius_km * 1000.0, quad_segs=32))
+    return _reproject(Point(0, 0).buffer(radius_km * 1000.0, quad_segs=32), local, "EPSG:4326")
 
 
 def polygon_mask(polygon_wgs84: Any, transform: Affine, shape: tuple[int, int], crs: Any) -> np.ndarray:
     """True inside the polygon (pixel centres), on the raster grid; `NotFoundError` when no pixel falls inside."""
-    from pyproj import Transformer
     from rasterio.features import geometry_mask
     from shapely.geometry import mapping
-    from shapely.ops import transform as reproject
 
-    to_grid = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform
-    shape_in_grid = reproject(to_grid, polygon_wgs84)
+    shape_in_grid = _reproject(polygon_wgs84, "EPSG:4326", crs)
     inside = geometry_mask([mapping(shape_in_grid)], out_shape=shape, transform=transform, invert=True)
     if not inside.any():
         raise NotFoundError("the site buffer does not overlap the imagery")

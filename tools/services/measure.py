@@ -62,7 +62,7 @@ def load_series(items: list[Any], themes: list[Theme], polygon: Any = None,
         inside = polygon_mask(polygon, transform, shape, crs)
         window = mask_window(inside)
         inside = inside[window]
-        transform = transform * transform.translation(window[1].start, window[0].start)
+        transform = transform @ transform.translation(window[1].start, window[0].start)
     progress(0.1, f"loading {len(items)} dates ({', '.join(bands)})")
     cube = load_cube(items, bands, window)
     per_date = [{b: cube[b].isel(time=i) for b in bands} for i in range(cube.sizes["time"])]
