@@ -17,12 +17,21 @@ from assistant.ui.share import export_files, share_link
 from assistant.ui.upload import IMAGE_SUFFIXES
 
 EXAMPLE_IMAGE = "aid-scenes/Airport/airport_1.jpg"
+# Sector services (measure_theme): environment, risk, industrial safety, security, energy (test_service_scenarios)
+SECTOR_PROMPTS = [
+    "Has the forest around Pucallpa been cut between 1985 and 2020?",
+    "How did the open water of the North Dakota lakes evolve from 2009 to 2020?",
+    "What changed within 2 km of 2.333, 48.821 between 2016 and 2017?",
+    "Alert me if more than 5% changed within 1 km of 54.58, 24.33 between 2016 and 2018.",
+    "How much land did new built-up infrastructure take in Abu Dhabi between 2016 and 2018?",
+]
 EXAMPLE_PROMPTS = [
     "What changed around Saclay between 2016 and 2017?",
     "Trouve des images d'aéroports",
     "Where is Rennes?",
     "Quelles images avez-vous en Île-de-France ?",
     "Quels changements à Bercy entre 2015 et 2018 ?",
+    *SECTOR_PROMPTS,
 ]
 EXAMPLE_IMAGE_PROMPT = "What kind of place is shown in this image?"
 
