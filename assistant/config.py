@@ -51,7 +51,10 @@ class Settings(ToolSettings):
     )
     link_max_age_days: float | None = Field(None, description="Share links older than this are refused; none: never.")
     link_max_chars: int = Field(4096, description="Longest `?s=` link token accepted, characters.")
-    link_max_bytes: int = Field(2_000_000, description="Largest session a link token may decompress to, bytes.")
+    link_max_bytes: int = Field(
+        1_000_000, description="Largest session a link token may decompress to, bytes (links this server makes stay "
+        "under 1800 characters, a few tens of kB once decompressed)."
+    )
     snapshot_max_bytes: int = Field(20_000_000, description="Largest server-side share snapshot saved or loaded.")
     sessions_max_mb: float = Field(
         256.0, description="Memory budget of the live sessions (compressed); the least recently used go first."

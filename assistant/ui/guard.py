@@ -22,14 +22,15 @@ from assistant.config import get_settings
 from assistant.ui.map import STATIC_URL, map_csp
 
 GRADIO_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "frame-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'self'"
 )
-"""The Gradio page: its own inline bootstrap scripts and styles, everything else from this origin only."""
+"""The Gradio page: its own inline bootstrap scripts and styles, and `new Function` (gr.HTML evaluates its template
+with it; without 'unsafe-eval' the map iframe is never drawn); everything else from this origin only."""
 
-PROTECTED_PREFIXES = (STATIC_URL + "/", "/map/", "/api/", "/tiles/")
+PROTECTED_PREFIXES = (STATIC_URL + "/", "/map/", "/api/", "/tiles/", "/basemap/")
 """Our routes: behind the login when auth is on (Gradio guards its own routes)."""
 FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
 REFUSED_ROUTES = ("/gradio_api/proxy=",)

@@ -65,7 +65,7 @@ class SessionStore:
     def create(self, session: Session | None = None) -> str:
         """Register a session (a new empty one by default) under a fresh id and return the id."""
         sid = uuid.uuid4().hex
-        session = session.model_copy(deep=True) if session is not None else Session()
+        session = session.model_copy() if session is not None else Session()  # packed below: no deep copy
         session.id = sid[:12]
         packed = self._pack(session)
         with self._lock:

@@ -1,0 +1,522 @@
+"""Attacks on `sentinelle serve`, replayed: forged and oversized links, script in data, file reads, memory.
+
+Each test plays the attack as it was found (or as close as a test client gets) and asserts the refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import shutil
+import sys
+import threading
+import tracemalloc
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).parent / "e2e"))
+
+from fake_agent import FakeAssistant  # noqa: E402
+
+from assistant.events import MapLayer, ToolResult  # noqa: E402
+from assistant.session import ChatTurn, Session, ToolStep  # noqa: E402
+from tools.data import geodata_path  # noqa: E402
+
+RGB_TIF = "rasterio-fixtures/RGB.byte.tif"
+AID_JPG = "aid-scenes/Airport/airport_1.jpg"
+SCRIPT = "<script>window.__pwned=1</script>"
+IMG_ONERROR = "<img src=x onerror=\"window.__pwned=1\">"
+REMOTE_IMAGE = "![tracker](http://attacker.example/pixel.png)"
+
+
+@pytest.fixture
+def handlers(tmp_data_dir):
+    from assistant.ui.handlers import Handlers
+    from assistant.ui.store import SessionStore
+
+    fake = FakeAssistant()
+    return Handlers(store=SessionStore(), assistant=lambda: fake)
+
+
+@pytest.fixture
+def server(handlers):
+    from assistant.ui.server import build_app
+
+    with TestClient(build_app(handlers)) as client:
+        yield client, handlers
+
+
+def _unsigned_token(session: Session) -> str:
+    """The old, unsigned link format: what an attacker can make by hand."""
+    raw = zlib.compress(session.model_dump_json(exclude_none=True).encode(), 9)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _fabricated() -> Session:
+    step = ToolStep(call_id="x1", name="detect_change", status="done", duration_s=1.0,
+                    result=ToolResult(tool="detect_change", facts={"changed_area_ha": 999}))
+    return Session(turns=[ChatTurn(role="user", content="What changed?"),
+                          ChatTurn(role="assistant", content="The airport was destroyed.", steps=[step])])
+
+
+def _texts(messages) -> list[str]:
+    return [m["content"] for m in messages if isinstance(m["content"], str)]
+
+
+# --- 1. forged, altered, expired, oversized links ---------------------------------------------------------------
+
+
+def test_hand_made_link_shows_no_fabricated_answer(handlers):
+    sid, messages, notice = handlers.load({"s": _unsigned_token(_fabricated())})
+    assert notice and ("altered" in notice or "damaged" in notice)
+    assert _texts(messages) == [f"⚠️ {notice}"]  # an empty chat with one line saying why
+    assert handlers.store.get(sid).turns == [] and handlers.store.map_state(sid)[1]["layers"] == []
+
+
+def test_altered_or_foreign_links_are_refused(handlers, monkeypatch):
+    from assistant.config import get_settings
+
+    token = _fabricated().to_token()
+    assert handlers.load({"s": token})[2] is None  # the genuine link opens
+    payload, issued, signature = token.split(".")
+    tampered = _unsigned_token(Session(turns=[ChatTurn(role="assistant", content="forged")]))
+    for altered in (f"{tampered}.{issued}.{signature}", f"{payload}.{issued}.{signature[:-2]}AA",
+                    f"{payload}.zzzzzz.{signature}", f"{payload}.{issued}"):
+        _, messages, notice = handlers.load({"s": altered})
+        assert notice and ("altered" in notice or "damaged" in notice), altered
+        assert "forged" not in " ".join(_texts(messages))
+    monkeypatch.setenv("SENTINELLE_SECRET_KEY", "another-server-" + "k" * 40)
+    get_settings.cache_clear()
+    _, _, notice = handlers.load({"s": token})  # signed by another key: refused
+    assert notice and "altered" in notice
+
+
+def test_secret_key_is_kept_private_in_the_data_dir(tmp_data_dir):
+    from assistant.links import secret_key
+
+    key = secret_key()
+    path = tmp_data_dir / "secret_key"
+    assert path.read_text().strip().encode() == key and len(key) >= 32
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_expired_link_is_refused(handlers, monkeypatch):
+    import time
+
+    from assistant.config import get_settings
+    from assistant.links import sign
+
+    monkeypatch.setenv("SENTINELLE_LINK_MAX_AGE_DAYS", "7")
+    get_settings.cache_clear()
+    data = _fabricated().model_dump_json().encode()
+    old = sign(data, now=time.time() - 8 * 86400)
+    _, messages, notice = handlers.load({"s": old})
+    assert notice and "expired" in notice and "destroyed" not in " ".join(_texts(messages))
+    assert handlers.load({"s": sign(data)})[2] is None
+
+
+def test_too_long_link_is_refused_before_any_work(handlers):
+    _, _, notice = handlers.load({"s": "A" * 5000 + ".0.AAAA"})
+    assert notice and "too long" in notice
+
+
+def test_zip_bomb_link_is_refused_with_little_memory(handlers, monkeypatch):
+    """A link that inflates to 50 MB: even validly signed and under a raised length cap, it is never inflated."""
+    from assistant.config import get_settings
+    from assistant.links import sign
+
+    bomb = b'{"turns": [{"role": "user", "content": "' + b" " * 50_000_000 + b'"}]}'
+    unsigned = base64.urlsafe_b64encode(zlib.compress(bomb, 9)).decode()
+    token = sign(bomb)
+    del bomb
+    monkeypatch.setenv("SENTINELLE_LINK_MAX_CHARS", str(len(token) + 10))
+    get_settings.cache_clear()
+    rss_before = psutil.Process().memory_info().rss
+    tracemalloc.start()
+    try:
+        _, _, notice_signed = handlers.load({"s": token})
+        _, _, notice_unsigned = handlers.load({"s": unsigned})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert notice_signed and "more than 1 MB" in notice_signed
+    assert notice_unsigned and "not made by this server" in notice_unsigned
+    assert peak < 8_000_000, f"refusing the bomb allocated {peak / 1e6:.1f} MB"
+    assert psutil.Process().memory_info().rss - rss_before < 30_000_000
+
+
+def test_snapshots_are_bounded_when_saved_and_loaded(handlers, monkeypatch):
+    from assistant.config import get_settings
+    from assistant.errors import BadInputError
+    from assistant.ui.store import save_snapshot, shared_dir
+
+    monkeypatch.setenv("SENTINELLE_SNAPSHOT_MAX_BYTES", "100000")
+    get_settings.cache_clear()
+    big = Session(turns=[ChatTurn(role="user", content="x" * 150_000)])
+    with pytest.raises(BadInputError, match="too large to share"):
+        save_snapshot(big)
+    snap_id = save_snapshot(Session(turns=[ChatTurn(role="user", content="small")]))
+    (shared_dir() / f"{snap_id}.json").write_text(big.model_dump_json())  # grown on disk after saving
+    _, messages, notice = handlers.load({"snap": snap_id})
+    assert notice and "larger than" in notice and "xxxx" not in " ".join(_texts(messages))
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:window.__pwned=1",
+    "http://attacker.example/{z}/{x}/{y}.png",
+    "//attacker.example/{z}/{x}/{y}.png",
+    "data:image/svg+xml,<svg onload=alert(1)>",
+    "/tiles/scenes/../../gradio_api/file=/etc/passwd",
+    "/gradio_api/file=/etc/passwd",
+    "/api/uploads/x/'onerror='alert(1)",
+])
+def test_layers_only_on_this_servers_routes(handlers, url):
+    session = Session(layers=[MapLayer(name="evil", kind="tiles", url=url, bounds=[0, 0, 1, 1])])
+    _, messages, notice = handlers.load({"s": session.to_token()})
+    assert notice and "outside this server" in notice
+
+
+def test_restored_files_are_kept_only_inside_uploads_and_results(handlers, tmp_data_dir, tmp_path):
+    from assistant.ui.share import result_files
+
+    outside_tif = tmp_path / "elsewhere" / "secret.tif"
+    outside_tif.parent.mkdir()
+    shutil.copyfile(geodata_path(RGB_TIF), outside_tif)
+    (tmp_data_dir / "chroma").mkdir(parents=True)
+    (tmp_data_dir / "chroma" / "chroma.sqlite3").write_text("index")
+    upload = tmp_data_dir / "uploads" / "ab"
+    upload.mkdir(parents=True)
+    kept_image = upload / "12345678_airport.jpg"
+    shutil.copyfile(geodata_path(AID_JPG), kept_image)
+    step = ToolStep(call_id="c", name="detect_change", status="done",
+                    result=ToolResult(tool="detect_change", files=["/etc/passwd", str(tmp_data_dir / "chroma" /
+                                                                                     "chroma.sqlite3")]))
+    session = Session(
+        turns=[ChatTurn(role="user", content="q1", image=str(outside_tif)),
+               ChatTurn(role="assistant", content="a1", steps=[step]),
+               ChatTurn(role="user", content="q2", image=str(kept_image))],
+        context={"image": "/etc/passwd", "last_args": {"image": "/etc/shadow", "place": "Paris"}, "evil": {"x": 1}},
+    )
+    sid, messages, notice = handlers.load({"s": session.to_token()})
+    assert notice is None
+    restored = handlers.store.get(sid)
+    assert restored.turns[0].image is None and restored.turns[2].image == str(kept_image)
+    assert restored.context == {"last_args": {"place": "Paris"}}
+    assert result_files(restored) == []
+    assert not list(outside_tif.parent.glob("*_thumb.png")), "no thumbnail written beside a file outside uploads"
+    shown = [m["content"]["path"] for m in messages if isinstance(m["content"], dict)]
+    assert shown == [str(kept_image)]
+
+
+def test_context_image_of_a_link_never_reaches_read_image(handlers):
+    """The attack: a link whose context names a server file, then 'what does this image show?'."""
+    session = Session(context={"image": "/etc/hostname", "scene_id": None})
+    sid, _, notice = handlers.load({"s": session.to_token()})
+    assert notice is None and "image" not in handlers.store.get(sid).context
+
+
+def test_too_many_turns_or_layers_or_long_text_are_refused(handlers):
+    from assistant.ui.restored import MAX_LAYERS, MAX_TEXT, MAX_TURNS
+
+    cases = [
+        Session(turns=[ChatTurn(role="user", content="q")] * (MAX_TURNS + 1)),
+        Session(layers=[MapLayer(name=f"l{i}", kind="marker", point=[0, 0]) for i in range(MAX_LAYERS + 1)]),
+        Session(turns=[ChatTurn(role="assistant", content="x" * (MAX_TEXT + 1))]),
+    ]
+    for session in cases:
+        token = session.to_token()
+        if len(token) > 4096:
+            pytest.fail("test link too long for the default cap")
+        _, _, notice = handlers.load({"s": token})
+        assert notice and "refused" in notice
+
+
+# --- 2. nothing from data becomes markup --------------------------------------------------------------------------
+
+
+def test_chat_text_drops_markup_remote_images_and_server_paths(handlers, tmp_data_dir):
+    from assistant.ui.safe_text import chat_text
+
+    answer = f"Look {SCRIPT} {IMG_ONERROR} {REMOTE_IMAGE} and ![x][ref]\n\n[ref]: http://attacker.example/a.png"
+    session = Session(turns=[ChatTurn(role="user", content=f"hi {IMG_ONERROR}"),
+                             ChatTurn(role="assistant", content=answer)])
+    _, messages, _ = handlers.load({"s": session.to_token()})
+    text = " ".join(_texts(messages))
+    assert "<" not in text and "onerror" not in text and "http://attacker" not in text
+    assert "![" not in text and "tracker" in text
+    assert chat_text(f"cannot read {tmp_data_dir}/uploads/abc/x.tif") == "cannot read x.tif"
+    assert chat_text("between 2016/2017, see https://example.org/a/b") == "between 2016/2017, see https://example.org/a/b"
+
+
+def test_server_errors_in_the_chat_name_no_server_path(handlers, tmp_data_dir):
+    class Broken:
+        def stream(self, message, image=None, session=None):
+            raise FileNotFoundError(f"[Errno 2] No such file: '{tmp_data_dir}/models/weights.bin'")
+            yield
+
+    handlers.assistant = lambda: Broken()
+    sid, _, _ = handlers.load({})
+    final = list(handlers.respond(sid, "hello"))[-1]
+    text = " ".join(_texts(final))
+    assert "weights.bin" in text and str(tmp_data_dir) not in text
+
+
+def test_map_pages_run_no_inline_script_and_escape_json(server):
+    from assistant.ui.map import json_data_block
+
+    client, handlers = server
+    sid, _, _ = handlers.load({})
+    response = client.get(f"/map/{sid}")
+    page = response.text
+    for tag in re.findall(r"<script[^>]*>", page):
+        assert "src=" in tag or "application/json" in tag, tag
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    block = json_data_block("x", {"a": "</script><script>window.__pwned=1</script>", "b": "<!--"})
+    assert block.count("<") == 2 and json.loads(block.split(">", 1)[1].rsplit("<", 1)[0])["b"] == "<!--"
+
+
+def test_map_js_builds_no_markup_from_layer_data():
+    """map.js: full escaping (quote included), no attribution from data, legends/popups as text nodes."""
+    js = (Path(__file__).parents[1] / "assistant" / "ui" / "static" / "map.js").read_text()
+    assert '"\'": "&#39;"' in js
+    assert "attribution: st" not in js and "st.attribution" not in js
+    assert "innerHTML" not in js and "onerror" not in js and "window.SENTINELLE_MAP_CONFIG" not in js
+    assert "textContent" in js and "cleanStyle(spec.style)" in js
+
+
+def test_report_escapes_everything_and_carries_a_csp(tmp_data_dir):
+    from assistant.ui.share import report_html
+
+    layer = MapLayer(name=f"evil {SCRIPT}", kind="geojson", legend={"x' onmouseover='alert(1)": "red"},
+                     data={"type": "Feature", "geometry": {"type": "Point", "coordinates": [2, 48]},
+                           "properties": {"popup": IMG_ONERROR}},
+                     style={"attribution": IMG_ONERROR, "color": "red"})
+    session = Session(turns=[ChatTurn(role="user", content=f"**q** {SCRIPT}"),
+                             ChatTurn(role="assistant", content=f"{IMG_ONERROR} {REMOTE_IMAGE}",
+                                      steps=[ToolStep(call_id="c", name=SCRIPT, args={"p": IMG_ONERROR},
+                                                      error=SCRIPT)])],
+                      layers=[layer])
+    page = report_html(session, base_url="http://127.0.0.1:7860")
+    nonce = re.search(r"script-src 'nonce-([^']+)'", page).group(1)
+    assert "<meta http-equiv='Content-Security-Policy'" in page and "img-src 'self' data: blob: " \
+        "http://127.0.0.1:7860" in page
+    for tag in re.findall(r"<script[^>]*>", page):
+        assert f"nonce='{nonce}'" in tag or "application/json" in tag, tag
+    assert SCRIPT not in page and IMG_ONERROR not in page and "<img src=x" not in page
+    assert "<img" not in page.split("<div class='conv'>", 1)[1].split("<script", 1)[0]
+
+
+# --- 3. the server serves only what it should ----------------------------------------------------------------------
+
+
+def _data_files(data: Path) -> list[Path]:
+    files = []
+    for rel in ("chroma/chroma.sqlite3", "models/head.pkl", "catalog/catalog.json", "shared_sessions/0123.json",
+                "secret_key", "uploads/0123456789abcdef0123456789abcdef/1234abcd_x.png", "exports/sid/report.html"):
+        path = data / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("private")
+        files.append(path)
+    return files
+
+
+def test_no_file_is_read_through_any_route(server, tmp_data_dir):
+    client, handlers = server
+    sid, _, _ = handlers.load({})
+    files = _data_files(tmp_data_dir)
+    paths = ["/etc/passwd", "/etc/hostname", *map(str, files), f"{tmp_data_dir}/../data/secret_key"]
+    for path in paths:
+        for route in ("/gradio_api/file=", "/gradio_api/file/"):
+            response = client.get(route + path)
+            assert response.status_code in (403, 404) and "private" not in response.text, (route, path)
+    assert client.get("/gradio_api/file=http://attacker.example/x.png").status_code == 403
+    assert client.get("/gradio_api/proxy=http://attacker.example/x").status_code == 403
+    for url in (f"/api/uploads/{sid}/..%2F..%2Fsecret_key", "/api/uploads/../../etc/passwd",
+                "/api/uploads/0123456789abcdef0123456789abcdef/1234abcd_x.png",
+                "/tiles/results/..%2F..%2Fsecret_key/0/0/0.png", "/tiles/results/%2Fetc%2Fpasswd/0/0/0.png",
+                "/tiles/scenes/..%2F..%2Fetc%2Fpasswd/0/0/0.png",
+                "/static/sentinelle/../../config.py", "/static/sentinelle/%2e%2e/%2e%2e/config.py",
+                "/static/sentinelle/..%2F..%2F..%2Fsecret_key"):
+        response = client.get(url)
+        assert response.status_code in (400, 404) and "private" not in response.text, url
+
+
+def test_gradio_path_checks_run_when_mounted(server, tmp_data_dir):
+    """Under mount_gradio_app Gradio skipped its checks: a client-sent FileData path was copied in."""
+    from gradio import processing_utils
+    from gradio.context import LocalContext
+    from gradio.exceptions import InvalidPathError
+
+    from assistant.ui.layout import client_file_allowed
+
+    client, _ = server
+    blocks = next(r.app.get_blocks() for r in client.app.routes if hasattr(getattr(r, "app", None), "get_blocks"))
+    assert blocks.has_launched
+    block = next(iter(blocks.blocks.values()))
+    secret = _data_files(tmp_data_dir)[0]
+    token = LocalContext.blocks.set(blocks)
+    try:
+        for path in ("/etc/passwd", str(secret)):  # a path sent by the client as an 'upload'
+            with pytest.raises(InvalidPathError):
+                processing_utils.move_files_to_cache({"path": path, "meta": {"_type": "gradio.FileData"}}, block,
+                                                     check_in_upload_folder=True)
+        with pytest.raises(InvalidPathError):  # nor may a handler hand out a file of the index
+            processing_utils.move_files_to_cache({"path": str(secret), "meta": {"_type": "gradio.FileData"}},
+                                                 block, postprocess=True)
+    finally:
+        LocalContext.blocks.reset(token)
+    assert not client_file_allowed("/etc/passwd") and not client_file_allowed(str(secret))
+
+
+def test_allowed_paths_are_the_served_folders_only(tmp_data_dir):
+    from assistant.ui.layout import launch_settings
+
+    settings = launch_settings()
+    data = tmp_data_dir.resolve()
+    assert str(data) not in settings["allowed_paths"]
+    assert {Path(p).relative_to(data).as_posix() for p in settings["allowed_paths"]} == {
+        "uploads", "results", "exports", "ui/examples"}
+    blocked = {Path(p) for p in settings["blocked_paths"]}
+    assert {data / "chroma", data / "catalog", data / "models", data / "secret_key"} <= blocked
+
+
+def test_thumbnails_are_written_only_inside_uploads(tmp_data_dir, tmp_path):
+    from assistant.ui.upload import accept_upload, chat_image
+
+    outside = tmp_path / "outside.tif"
+    shutil.copyfile(geodata_path(RGB_TIF), outside)
+    assert chat_image(outside) is None and not (tmp_path / "outside_thumb.png").exists()
+    inside = accept_upload(outside, "0123456789abcdef")
+    thumb = chat_image(inside)
+    assert thumb and Path(thumb).parent == (tmp_data_dir / "uploads" / "0123456789abcdef")
+
+
+def test_every_route_needs_login_when_auth_is_on(tmp_data_dir, monkeypatch):
+    from assistant.config import get_settings
+    from assistant.ui.handlers import Handlers
+    from assistant.ui.server import build_app
+    from assistant.ui.store import SessionStore
+
+    monkeypatch.setenv("SENTINELLE_AUTH", "jury:s3cret")
+    get_settings.cache_clear()
+    handlers = Handlers(store=SessionStore(), assistant=FakeAssistant)
+    sid, _, _ = handlers.load({})
+    with TestClient(build_app(handlers)) as client:
+        urls = ["/static/sentinelle/map.js", "/static/sentinelle/leaflet/leaflet.js", f"/map/{sid}",
+                f"/api/map/{sid}?rev=0", f"/api/uploads/{sid}/x_preview.png", "/tiles/scenes/abc/0/0/0.png",
+                "/tiles/results/x.tif/0/0/0.png", "/gradio_api/file=/tmp/gradio/x.png", "/config"]
+        for url in urls:
+            assert client.get(url).status_code == 401, url
+        assert client.get("/healthz").status_code == 200
+        assert client.post("/login", data={"username": "jury", "password": "s3cret"}).status_code == 200
+        assert client.get("/static/sentinelle/map.js").status_code == 200
+        assert client.get(f"/map/{sid}").status_code == 200
+
+
+def test_pages_carry_a_csp_without_outside_origins(server):
+    client, handlers = server
+    sid, _, _ = handlers.load({})
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    for directive in ("default-src 'self'", "img-src 'self' data: blob:", "connect-src 'self'",
+                      "frame-ancestors 'self'"):
+        assert directive in csp
+    assert "http" not in csp and "*" not in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    map_csp = client.get(f"/map/{sid}").headers["content-security-policy"]
+    assert "default-src 'none'" in map_csp and "http" not in map_csp  # offline: no base-map hosts either
+
+
+# --- 4. memory and isolation ---------------------------------------------------------------------------------------
+
+
+def _largest_link() -> str:
+    """A link of the largest session a token may hold (close to `link_max_bytes` of JSON, dense in small objects)."""
+    from assistant.config import get_settings
+
+    limit, max_chars = get_settings().link_max_bytes, get_settings().link_max_chars
+    n = (limit - 400) // 6
+    while True:  # the most coordinates whose link still fits the length cap
+        data = {"type": "LineString", "coordinates": [[0, 0]] * n}
+        session = Session(layers=[MapLayer(name="big", kind="geojson", data=data)])
+        token = session.to_token()
+        if len(token) <= max_chars:
+            break
+        n = int(n * 0.97)
+    assert len(session.model_dump_json(exclude_none=True)) > 0.75 * limit
+    return token
+
+
+def test_memory_stays_bounded_under_100_loads_of_the_largest_link(handlers):
+    token = _largest_link()
+    process = psutil.Process()
+    for _ in range(5):  # allocator warm-up
+        assert handlers.load({"s": token})[2] is None
+    rss_before = process.memory_info().rss
+    for _ in range(100):
+        assert handlers.load({"s": token})[2] is None
+    grown = process.memory_info().rss - rss_before
+    assert len(handlers.store) == 105
+    assert handlers.store.memory_bytes() < 105 * 20_000  # held compressed, a few kB each
+    assert grown < 60_000_000, f"RSS grew {grown / 1e6:.0f} MB over 100 loads"
+
+
+def test_store_drops_least_recently_used_past_its_memory_budget():
+    from assistant.ui.store import SessionStore
+
+    store = SessionStore(max_bytes=50_000)
+    noise = random.Random(0)
+    sids = [store.create(Session(turns=[ChatTurn(role="user", content=noise.randbytes(6000).hex())]))
+            for _ in range(20)]
+    assert store.memory_bytes() <= 50_000 and len(store) < 20
+    store.get(sids[-1])  # the latest is still there
+
+
+def test_ten_concurrent_restored_sessions_keep_their_state_apart(handlers):
+    places = ["Rennes", "Nantes", "Bordeaux", "Paris", "Saclay", "Pucallpa", "Rotterdam", "Atlanta", "Lyon", "Nice"]
+    links = [Session(turns=[ChatTurn(role="user", content=f"about {p}")],
+                     layers=[MapLayer(name=f"seed {p}", kind="marker", point=[i, i])]).to_token()
+             for i, p in enumerate(places)]
+    barrier = threading.Barrier(10)
+
+    def user(i: int) -> str:
+        barrier.wait()
+        sid, _, notice = handlers.load({"s": links[i]})
+        assert notice is None
+        list(handlers.respond(sid, f"Where is {places[i]}?"))
+        return sid
+
+    with ThreadPoolExecutor(10) as pool:
+        sids = list(pool.map(user, range(10)))
+    assert len(set(sids)) == 10
+    for place, sid in zip(places, sids, strict=True):
+        session = handlers.store.get(sid)
+        text = " ".join(t.content for t in session.turns)
+        names = [layer.name for layer in session.layers]
+        assert f"about {place}" in text and f"Where is {place}?" in text
+        assert names == [f"seed {place}", f"place: {place}"]
+        assert not any(other in text for other in places if other != place)
+
+
+# --- 5. the CLI ----------------------------------------------------------------------------------------------------
+
+
+def test_change_out_onto_an_existing_file_is_a_one_line_error(tmp_path, capsys):
+    from assistant.cli import main
+
+    root = geodata_path("levir-dsifn-samples/DSIFN")
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    rc = main(["change", str(root / "A" / "1_1.png"), str(root / "B" / "1_1.png"), "--out", str(existing),
+               "--method", "cva", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and "notes.txt" in err and "Traceback" not in err
+    assert existing.read_text() == "keep me"
