@@ -43,7 +43,6 @@ class Settings(ToolSettings):
     auth: str | None = Field(None, description="'user:password' to protect the app (stakeholder links).")
     share: bool = Field(False, description="Ask Gradio for a public share link (needs internet).")
     public_url: str | None = Field(None, description="Public base URL used in deep links, when behind a proxy.")
-    upload_max_mb: float = Field(200.0, description="Largest accepted upload, MB.")
 
     # --- share links ------------------------------------------------------------------------------
     secret_key: SecretStr | None = Field(

@@ -521,6 +521,9 @@ _NOT_SCENES = re.compile(r"(/labels?/|/pair/|/derived/abudhabi_|-cm\.tif$|/cm\.p
                          re.IGNORECASE)
 
 
+_NOT_IMAGERY_SUFFIXES = {".json", ".geojson", ".7z", ".md", ".txt", ".csv"}
+
+
 def demo_sources() -> tuple[list[SceneSource], list[Refusal], list[Refusal]]:
     """Scenes of every sample-data folder (mirror or data dir): (georeferenced scenes, skipped, refused)."""
     from tools.core.errors import DataUnavailableError
@@ -530,7 +533,9 @@ def demo_sources() -> tuple[list[SceneSource], list[Refusal], list[Refusal]]:
     scenes: list[SceneSource] = []
     skipped: list[Refusal] = []
     refused: list[Refusal] = []
-    for group in sorted({e.group for e in load_registry() if e.kind == "geodata"}):
+    registry = [e for e in load_registry() if e.kind == "geodata"]
+    groups = {e.group for e in registry if Path(e.relpath).suffix.lower() not in _NOT_IMAGERY_SUFFIXES}
+    for group in sorted(groups):  # sets of vectors and documents only (the Natural Earth base map) hold no scenes
         try:
             folder = geodata_path(group)
         except DataUnavailableError as exc:

@@ -52,6 +52,7 @@ class ToolSettings(BaseSettings):
     torch_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Device for the encoders (Galileo change detector): auto = cuda when available."
     )
+    upload_max_mb: float = Field(200.0, description="Largest accepted upload, MB.")
     max_pixels: int = Field(
         30000 * 30000, description="Largest raster accepted for processing: width x height, and width x height x bands."
     )

@@ -27,6 +27,8 @@ from tools.rasters.sniff import SUFFIX_FORMATS, sniff
 FORMAT_DRIVERS = {"GeoTIFF": "GTiff", "PNG": "PNG", "JPEG": "JPEG", "JPEG 2000": "JP2OpenJPEG", "BMP": "BMP"}
 ALLOWED_DRIVERS = (*FORMAT_DRIVERS.values(), "ENVI")
 ENVI_HEADER_SUFFIXES = (".hdr", ".HDR")
+MAX_BANDS = 1024
+"""More bands than any sensor the product reads (hyperspectral ENVI cubes hold a few hundred)."""
 
 # GDAL configuration while opening: no directory listing, no /vsicurl on any extension, no retries, no raw bands
 GDAL_SAFE_OPTIONS: dict[str, str] = {
@@ -130,8 +132,9 @@ def gdal_guard() -> Iterator[None]:
 def open_raster(path: str | os.PathLike, *, max_pixels: int | None = None) -> Any:
     """Open a raster file for reading (a rasterio `DatasetReader`, usable as a context manager).
 
-    `max_pixels` bounds width x height (pass `user_max_pixels()` for files users give); width x height x bands
-    is always bounded by `get_settings().max_pixels`. Both are checked from the header, before any pixel is read.
+    `max_pixels` bounds width x height (default `get_settings().max_pixels`; pass `user_max_pixels()` for files
+    users give), and the band count is bounded by `MAX_BANDS`. Both are checked from the header, before any read:
+    reads are windowed band by band, so a full 13-band Sentinel-2 tile (10980² px) is within the budget.
     """
     import rasterio
     from rasterio.errors import RasterioError
@@ -160,10 +163,8 @@ def check_budget(width: int, height: int, count: int, name: str, max_pixels: int
     area_limit = max_pixels or get_settings().max_pixels
     if width * height > area_limit:
         raise BadInputError(f"{name} is {width} x {height} pixels, larger than the limit of {area_limit:,} pixels")
-    value_limit = get_settings().max_pixels
-    if width * height * count > value_limit:
-        raise BadInputError(f"{name} is {width} x {height} pixels x {count} bands, larger than the limit of "
-                            f"{value_limit:,} values")
+    if count > MAX_BANDS:  # a header can promise thousands of bands on a tiny file, like pixels
+        raise BadInputError(f"{name} has {count} bands, more than the limit of {MAX_BANDS}")
 
 
 def _probe_last_pixel(ds: Any, name: str) -> None:
