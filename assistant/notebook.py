@@ -19,6 +19,7 @@ from assistant.events import MapLayer
 from assistant.ui.basemap_page import embedded_basemap, layers_extent
 from assistant.ui.map import STATIC_DIR
 from tools import basemap
+from tools.core.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
     from leafmap.foliumap import Map
@@ -143,7 +144,10 @@ def to_leafmap(source: Session | Sequence[MapLayer | dict[str, Any]], inline_ima
     """A leafmap `Map` (folium backend) of a session's map layers (or a list of layers) over the Natural Earth
     base map, drawing with no internet. `inline_imagery` renders catalog/result tile layers into the page (as the
     HTML report does), so the map needs no running Sentinelle server."""
-    from leafmap.foliumap import Map
+    try:
+        from leafmap.foliumap import Map
+    except ImportError as exc:
+        raise ModelUnavailableError("leafmap is not installed: pip install -e '.[notebook]'") from exc
 
     layers, view = _layer_dicts(source)
     extent = layers_extent(layers) or (-30.0, -50.0, 60.0, 70.0)
