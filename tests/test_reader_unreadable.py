@@ -96,3 +96,15 @@ def test_an_unfamiliar_scene_is_worded_as_a_guess():
     assert "only a guess" in text and "The scene looks like" not in text
     french = answer.compose(answer.parse("qu'est-ce ?"), facts, "fr", ["m"])
     assert "supposition" in french
+
+
+def test_a_two_class_bank_scores_both_classes():
+    """sklearn fits one row for two classes; the probe must still give one probability per class."""
+    from tools.reader.bank import SceneClassifier
+
+    rng = np.random.default_rng(0)
+    features = np.vstack([rng.normal(1.0, 0.3, (6, 16)), rng.normal(-1.0, 0.3, (6, 16))]).astype(np.float32)
+    classifier = SceneClassifier.fit(features, ["Beach"] * 6 + ["Forest"] * 6)
+    probs = classifier.predict(features)
+    assert probs.shape == (12, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs[:6, 0] > 0.5).all() and (probs[6:, 1] > 0.5).all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from assistant.errors import BadInputError, SentinelleError
 from assistant.events import LayerAdded, TextDelta, ToolFinished, ToolProgress, ToolStarted
 from assistant.session import Session
 from assistant.turns import TurnFold
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,14 +110,23 @@ def run(args: argparse.Namespace) -> int:
             for n, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
-                row = json.loads(line)
                 try:
+                    row: Any = json.loads(line)
+                except ValueError:
+                    row = None
+                try:
+                    if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+                        raise BadInputError(f"line {n} is not a JSON object with a \"question\" string")
                     image = resolve_image(row.get("image"), args.images_root)
                     record = answer_record(assistant, row["question"], image, args.plan_only)
                 except SentinelleError as exc:
                     record = {"tool_calls": [], "answer": str(exc), "language": "en", "layers": [],
                               "errors": [str(exc)]}
-                record = {"id": row.get("id", n), **record}
+                except Exception:  # noqa: BLE001 - one line's bug must not end the batch; the log has the details
+                    log.exception("batch line %d failed", n)
+                    message = f"line {n}: internal error (logged); the batch goes on"
+                    record = {"tool_calls": [], "answer": message, "language": "en", "layers": [], "errors": [message]}
+                record = {"id": row.get("id", n) if isinstance(row, dict) else n, **record}
                 print(json.dumps(record, ensure_ascii=False, default=str), flush=True)
         return 0
     if not args.question:

@@ -114,9 +114,12 @@ class SceneClassifier:
             train = view_features.reshape(-1, view_features.shape[-1])
             train_labels = np.repeat(labels, view_features.shape[1])
         probe = LogisticRegression(C=PROBE_C, max_iter=3000).fit(_centre(train, mean), train_labels)
+        coef, intercept = probe.coef_, probe.intercept_
+        if len(classes) == 2:  # binary: one row scores classes_[1] against classes_[0]; softmax([0, z]) = sigmoid(z)
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
         order = [list(probe.classes_).index(c) for c in classes]
-        return SceneClassifier(classes, mean.astype(np.float32), probe.coef_[order].astype(np.float32),
-                               probe.intercept_[order].astype(np.float32), features.astype(np.float32),
+        return SceneClassifier(classes, mean.astype(np.float32), coef[order].astype(np.float32),
+                               intercept[order].astype(np.float32), features.astype(np.float32),
                                labels, hashes or [], key, view_features=view_features)  # fmt: skip
 
     def predict(self, features: np.ndarray) -> np.ndarray:
