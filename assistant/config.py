@@ -54,6 +54,10 @@ class Settings(ToolSettings):
         1_000_000, description="Largest session a link token may decompress to, bytes (links this server makes stay "
         "under 1800 characters, a few tens of kB once decompressed)."
     )
+    link_max_items: int = Field(
+        50_000, description="Most JSON arrays and objects in a link token (parsing cost: a small link of many tiny "
+        "arrays would take seconds of CPU and tens of MB to read)."
+    )
     snapshot_max_bytes: int = Field(20_000_000, description="Largest server-side share snapshot saved or loaded.")
     sessions_max_mb: float = Field(
         256.0, description="Memory budget of the live sessions (compressed); the least recently used go first."

@@ -2,7 +2,8 @@
 
 A token is `<payload>.<issued>.<signature>` (URL-safe base64, no padding): payload is zlib-compressed JSON,
 issued is the creation time (seconds, base 36) and signature the HMAC-SHA256 of both under the server's secret.
-The signature is checked before anything is decompressed, and decompression stops at `link_max_bytes`.
+The signature is checked before anything is decompressed, decompression stops at `link_max_bytes`, and a payload
+of more than `link_max_items` arrays/objects is refused before it is parsed.
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ def unsign(token: str, now: float | None = None) -> bytes:
     age_days = ((time.time() if now is None else now) - issued) / 86400
     if max_age is not None and age_days > max_age:
         raise LinkRefused(f"This shared link has expired (links are valid for {max_age:g} days).")
-    return bounded_decompress(_unb64(payload), settings.link_max_bytes)
+    data = bounded_decompress(_unb64(payload), settings.link_max_bytes)
+    if data.count(b"[") + data.count(b"{") > settings.link_max_items:  # brackets in strings count too: stricter
+        raise LinkRefused(f"This shared link holds more than {settings.link_max_items} items; it is refused.")
+    return data
 
 
 def bounded_decompress(raw: bytes, max_bytes: int) -> bytes:

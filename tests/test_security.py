@@ -222,6 +222,15 @@ def test_context_image_of_a_link_never_reaches_read_image(handlers):
     assert notice is None and "image" not in handlers.store.get(sid).context
 
 
+def test_link_of_too_many_items_is_refused_before_parsing(handlers):
+    from assistant.config import get_settings
+
+    many = Session(layers=[MapLayer(name="many", kind="geojson", data={
+        "type": "LineString", "coordinates": [[0, 0]] * (get_settings().link_max_items + 1)})])
+    _, _, notice = handlers.load({"s": many.to_token()})
+    assert notice and "items" in notice
+
+
 def test_too_many_turns_or_layers_or_long_text_are_refused(handlers):
     from assistant.ui.restored import MAX_LAYERS, MAX_TEXT, MAX_TURNS
 
@@ -442,8 +451,9 @@ def _largest_link() -> str:
     """A link of the largest session a token may hold (close to `link_max_bytes` of JSON, dense in small objects)."""
     from assistant.config import get_settings
 
-    limit, max_chars = get_settings().link_max_bytes, get_settings().link_max_chars
-    n = (limit - 400) // 6
+    settings = get_settings()
+    limit, max_chars = settings.link_max_bytes, settings.link_max_chars
+    n = min((limit - 400) // 6, settings.link_max_items - 20)
     while True:  # the most coordinates whose link still fits the length cap
         data = {"type": "LineString", "coordinates": [[0, 0]] * n}
         session = Session(layers=[MapLayer(name="big", kind="geojson", data=data)])
@@ -451,10 +461,11 @@ def _largest_link() -> str:
         if len(token) <= max_chars:
             break
         n = int(n * 0.97)
-    assert len(session.model_dump_json(exclude_none=True)) > 0.75 * limit
+    assert n > 0.9 * (settings.link_max_items - 20)
     return token
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_under_100_loads_of_the_largest_link(handlers):
     token = _largest_link()
     process = psutil.Process()
