@@ -31,11 +31,14 @@ demo: install
 serve: install
 	$(BIN)/sentinelle serve
 
+# lint-imports: the layering contracts of pyproject.toml [tool.importlinter] (docs/architecture.md).
 test: install e2e-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean-data:
 	rm -rf data

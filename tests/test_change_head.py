@@ -14,8 +14,9 @@ from rasterio.errors import NotGeoreferencedWarning
 from assistant.errors import BadInputError
 from tools.change.bands import band_map_from_count
 from tools.change.evaluate import ab_pairs, confusion, metrics, oscd_pairs, read_label
-from tools.change.head import fit_head, head_path, load_head, pair_features
+from tools.change.head import head_path, load_head
 from tools.change.pipeline import run_change
+from tools.change.training import fit_head, pair_features
 from tools.data import geodata_path
 
 torch.set_num_threads(1)

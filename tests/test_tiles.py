@@ -41,8 +41,8 @@ WEB_MERCATOR = tms.get("WebMercatorQuad")
 def served(tmp_path_factory):
     """A catalog with one scene per kind, a non-georeferenced image, and a test client on the tile router."""
     with module_data_dir(tmp_path_factory, "tiles-data") as root:
-        from tools.catalog import open_catalog
         from assistant.ui.tiles_routes import router
+        from tools.catalog import open_catalog
 
         report = open_catalog().ingest([geodata_path(rel) for rel in SCENES.values()]
                                        + [geodata_path("levir-dsifn-samples/LEVIR/A/test_2_0000_0000.png")])

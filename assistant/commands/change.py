@@ -85,7 +85,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tools.change.head import head_path, load_head, train_head
+    from tools.change.head import head_path, load_head
+    from tools.change.training import train_head
 
     regimes = ["s2", "vhr"] if args.regime == "all" else [args.regime]
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())

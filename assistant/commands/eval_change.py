@@ -33,11 +33,11 @@ class _HeadPicker:
         self._heads: dict = {}
 
     def __call__(self, pair):
-        from tools.change.head import collect, dev_pairs, fit_head, load_head
-        from tools.change.pipeline import prepare
+        from tools.change.job import prepare
+        from tools.change.training import collect, dev_pairs, fit_head, load_or_train_head
 
         regime = prepare(pair.before, pair.after, method="cva").regime.name
-        head = load_head(regime, train_if_missing=True)
+        head = load_or_train_head(regime)
         if head is None:
             return None
         dev_names = {p.name for p in dev_pairs(regime)}

@@ -9,211 +9,40 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import tempfile
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import rasterio
-import torch
 from rasterio.errors import NotGeoreferencedWarning
-from rasterio.transform import Affine
-from rasterio.windows import Window
 
-from tools.change.bands import BandMap, common_bands, fit_scaling, month_index, to_galileo
-from tools.change.cva import cva_score, otsu_threshold
-from tools.change.features import Regime, choose_regime, embed, galileo_distances
-from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
+from tools.change.cva import otsu_threshold
+from tools.change.head import load_head
+from tools.change.job import (  # noqa: F401 - METHODS, get_encoder, prepare re-exported: the pipeline's API
+    METHODS,
+    ChangeJob,
+    get_encoder,
+    prepare,
+    read_padded,
+    score_batch,
+    tile_windows,
+    valid_pixels,
+)
 from tools.change.polygons import polygonize_mask
-from tools.change.sources import BLOCK, AlignedReader, Grid, Source, check_overlap, open_source
-from tools.core.errors import BadInputError
+from tools.change.sources import BLOCK, AlignedReader
+from tools.change.training import load_or_train_head
 from tools.core.results import ProgressCallback, no_progress
 from tools.rasters.open import open_raster
 from tools.torch_device import batch_size
 
-METHODS = ("zeroshot", "head", "cva")
 SCORE_RANGE = {"zeroshot": 1.0, "cva": 6.0, "head": 1.0}
 NODATA_MASK = 255
 OUTPUT_FILES = ("score.tif", "mask.tif", "changes.geojson", "summary.json")  # what run_change writes
 GDAL_CACHE_MB = 128
-
-
-@lru_cache(maxsize=4)
-def get_encoder(size: str = "nano"):
-    """The Galileo encoder, loaded once per process (nano ships offline; tiny/base download when online)."""
-    from tools.change.galileo import load_encoder
-    from tools.change.weights import encoder_files
-    from tools.torch_device import torch_device
-
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    weights, config = encoder_files(size)
-    return load_encoder(weights, config, size).to(torch_device())
-
-
-@dataclass
-class ChangeJob:
-    """Two aligned sources and everything needed to score them."""
-
-    before: Source
-    after: Source
-    bms: tuple[BandMap, BandMap]
-    regime: Regime
-    months: tuple[int, int]
-    method: str
-    encoder_size: str = "nano"
-    overlap_fraction: float = 1.0
-    head: object | None = None
-    extras: dict = field(default_factory=dict)
-
-    @property
-    def grid(self) -> Grid:
-        return self.before.grid
-
-
-def prepare(
-    before: str | Path | Source,
-    after: str | Path | Source,
-    method: str = "auto",
-    encoder_size: str = "nano",
-    head: object | None = None,
-    window: tuple[int, int, int, int] | None = None,
-) -> ChangeJob:
-    """Opens both inputs, checks they overlap, maps their bands onto shared Galileo bands, fits scaling.
-
-    `window` (col, row, width, height) restricts the job to part of the before grid (georeferenced inputs).
-    """
-    b = before if isinstance(before, Source) else open_source(before)
-    a = after if isinstance(after, Source) else open_source(after)
-    if window is not None:
-        if not b.grid.georeferenced:
-            raise BadInputError("a window can only be given for georeferenced images")
-        col, row, width, height = window
-        width, height = min(width, b.grid.width - col), min(height, b.grid.height - row)
-        if width <= 0 or height <= 0 or col < 0 or row < 0:
-            raise BadInputError("the window lies outside the before image")
-        t = b.grid.transform
-        b.grid = Grid(b.grid.crs, t * Affine.translation(col, row), width, height)
-    frac = check_overlap(b, a)
-    bm1, bm2 = common_bands([b.band_map, a.band_map])
-    if not bm1.visible_groups:
-        raise BadInputError("the two images share no usable bands (need at least red, green and blue)")
-    regime = choose_regime(bm1, b.grid.pixel_size_m())
-    with AlignedReader(b, b.grid) as r1, AlignedReader(a, b.grid) as r2:
-        o1, o2 = r1.read_overview(), r2.read_overview()
-    fit_scaling([bm1, bm2], [o1, o2], per_date=regime.per_date_scaling)
-    stats = image_stats(to_galileo(o1[:, :, None], bm1), to_galileo(o2[:, :, None], bm2), bm1)
-    if method not in (*METHODS, "auto"):
-        raise BadInputError(f"unknown method '{method}': use one of auto, {', '.join(METHODS)}")
-    if method in ("auto", "head") and head is None:
-        from tools.change.head import load_head
-
-        head = load_head(regime.name, train_if_missing=method == "head")  # its bands are checked below
-        if head is None and method == "head":
-            raise BadInputError(
-                f"no trained change head for this kind of imagery ({regime.name}, bands "
-                f"{', '.join(bm1.used_bands)}): run `sentinelle change train-head`, or use "
-                "--method zeroshot"
-            )
-    if method in ("auto", "head") and head is not None:
-        from tools.change.head import head_fits
-
-        if not head_fits(head, bm1) or head.regime != regime.name:
-            if method == "head":
-                raise BadInputError(
-                    f"the change head was trained for {head.regime} imagery with bands "
-                    f"{', '.join(n[2:] for n in head.feature_names if n.startswith('d_'))}; "
-                    "these images differ: use --method zeroshot"
-                )
-            head = None
-    extras: dict = {}
-    if method == "auto":
-        from tools.change.head import head_path
-
-        if head is None and regime.name in ("s2", "vhr") and not head_path(regime.name).exists():
-            extras["head_missing"] = True  # said in the answer: the head is fitted in the background
-        method = "head" if head is not None else "zeroshot"
-    return ChangeJob(
-        b,
-        a,
-        (bm1, bm2),
-        regime,
-        (month_index(b.date), month_index(a.date)),
-        method,
-        encoder_size,
-        frac,
-        head,
-        {"stats": stats, **extras},
-    )
-
-
-def tile_windows(grid: Grid, regime: Regime) -> list[Window]:
-    """Core windows (stride = tile - 2*overlap) covering the grid."""
-    stride = regime.tile - 2 * regime.overlap
-    return [
-        Window(c, r, min(stride, grid.width - c), min(stride, grid.height - r))
-        for r in range(0, grid.height, stride)
-        for c in range(0, grid.width, stride)
-    ]
-
-
-def _read_padded(reader: AlignedReader, core: Window, grid: Grid, regime: Regime) -> np.ndarray:
-    """(C, T, T) raw values: the core plus its overlap, mirrored where it leaves the grid."""
-    o, t = regime.overlap, regime.tile
-    c0, r0 = max(0, core.col_off - o), max(0, core.row_off - o)
-    c1 = min(grid.width, core.col_off + core.width + o)
-    r1 = min(grid.height, core.row_off + core.height + o)
-    data = reader.read(Window(c0, r0, c1 - c0, r1 - r0))
-    top, left = o - (core.row_off - r0), o - (core.col_off - c0)
-    bottom, right = t - top - data.shape[1], t - left - data.shape[2]
-    return np.pad(data, ((0, 0), (top, bottom), (left, right)), mode="reflect" if min(data.shape[1:]) > 1 else "edge")
-
-
-def _valid(raw: np.ndarray, nodata: list) -> np.ndarray:
-    ok = np.all(np.isfinite(raw), axis=0) & np.any(raw != 0, axis=0)
-    for k, nd in enumerate(nodata[: raw.shape[0]]):
-        if nd is not None and nd != 0 and not (isinstance(nd, float) and math.isnan(nd)):
-            ok &= raw[k] != nd
-    return ok
-
-
-def score_batch(job: ChangeJob, raw1: np.ndarray, raw2: np.ndarray, want_features: bool = False) -> dict:
-    """Scores a batch of tiles: raw (B, C, T, T) of each date -> score (B, T, T) (+ features when asked)."""
-    bm1, bm2 = job.bms
-    x1 = np.stack([to_galileo(r, bm1) for r in raw1])
-    x2 = np.stack([to_galileo(r, bm2) for r in raw2])
-    out: dict = {}
-    t = x1.shape[1]
-    need_galileo = job.method in ("zeroshot", "head") or want_features
-    if need_galileo:
-        enc = get_encoder(job.encoder_size)
-        n = len(x1)
-        months = np.array([job.months[0]] * n + [job.months[1]] * n)
-        e = embed(enc, np.concatenate([x1, x2]), months, bm1, job.regime)
-        dist = galileo_distances(e[:n], e[n:], t)
-        out["zeroshot"] = dist["g_cos"]
-    if job.method == "head" or want_features:
-        stats = job.extras["stats"]
-        feats = {**dist, **pixel_features(x1, x2, bm1, stats)}
-        if job.regime.name != "s2" and has_rgb(bm1):
-            feats.update(deep_features(x1, x2, bm1, stats))
-        out["features"] = feats
-        if job.method == "head":
-            # Only the tile cores are kept, so only they (plus the smoothing margin) are classified.
-            m = max(0, job.regime.overlap - job.head.smooth // 2)
-            inner = slice(m, t - m)
-            stack = np.stack([feats[k][:, inner, inner] for k in job.head.feature_names], axis=-1)
-            out["head"] = np.zeros((len(x1), t, t), np.float32)
-            out["head"][:, inner, inner] = job.head.predict_map(stack)
-    if job.method == "cva":
-        out["cva"] = cva_score(x1, x2, bm1)
-    out["score"] = out[job.method]
-    return out
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -266,7 +95,8 @@ def run_change(
 def _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds) -> dict:
     t0 = time.perf_counter()
     progress(0.0, "opening images")
-    job = prepare(before, after, method, encoder_size, head, window)
+    head_source = load_or_train_head if method == "head" else load_head
+    job = prepare(before, after, method, encoder_size, head, window, head_source=head_source)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     grid, regime = job.grid, job.regime
@@ -297,14 +127,14 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
             dst = stack.enter_context(rasterio.open(tmp_score, "w", **grid.profile("float32", float("nan"))))
             done = 0
             for batch in _batches(cores, batch_size(regime.batch)):
-                raw1 = np.stack([_read_padded(r1, w, grid, regime) for w in batch])
-                raw2 = np.stack([_read_padded(r2, w, grid, regime) for w in batch])
+                raw1 = np.stack([read_padded(r1, w, grid, regime) for w in batch])
+                raw2 = np.stack([read_padded(r2, w, grid, regime) for w in batch])
                 scores = score_batch(job, raw1, raw2)["score"]
                 o = regime.overlap
                 for k, w in enumerate(batch):
                     h, wd = int(w.height), int(w.width)
                     s = scores[k, o : o + h, o : o + wd].astype(np.float32)
-                    ok = _valid(raw1[k][:, o : o + h, o : o + wd], job.before.nodata) & _valid(
+                    ok = valid_pixels(raw1[k][:, o : o + h, o : o + wd], job.before.nodata) & valid_pixels(
                         raw2[k][:, o : o + h, o : o + wd], job.after.nodata
                     )
                     for cr in cloud_readers:

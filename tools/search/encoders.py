@@ -77,7 +77,7 @@ class GalileoEncoder:
     def __init__(self) -> None:
         try:
             from tools.change.features import REGIMES, embed
-            from tools.change.pipeline import get_encoder as galileo
+            from tools.change.job import get_encoder as galileo
         except ModuleNotFoundError as exc:
             raise ModelUnavailableError("the Galileo encoder (tools.change) is not installed") from exc
         self._embed, self._regime = embed, REGIMES["multispectral"]
