@@ -198,9 +198,7 @@ def test_one_question_through_the_cli(env, capsys, question):
         assert json.loads(out)["answer"].strip()
 
 
-PENDING_CLI = {  # cases waiting on another engineer's fix (safe raster opener)
-    "bomb png": "pending: safe raster opener (PIL prints a DecompressionBombWarning with its site-packages path)",
-}
+PENDING_CLI: dict[str, str] = {}  # cases waiting on a fix elsewhere (none now)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=PENDING_CLI[n]))

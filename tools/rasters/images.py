@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,11 @@ def open_image_rgb(path: str | os.PathLike, max_side: int | None = None) -> tupl
         raise BadInputError(f"{name} is not a JPEG, PNG or BMP picture")
     limit = user_max_pixels()
     try:
-        with image_mod.open(resolved, formats=[PIL_FORMATS[driver]]) as pil:
+        with warnings.catch_warnings():
+            # PIL warns (on stderr, with its own file path) between the limit and twice it: refuse instead
+            warnings.simplefilter("error", image_mod.DecompressionBombWarning)
+            opened = image_mod.open(resolved, formats=[PIL_FORMATS[driver]])
+        with opened as pil:
             width, height = pil.size
             if width * height > limit:
                 raise BadInputError(f"{name} is {width} x {height} pixels, larger than the limit of {limit:,} pixels")
@@ -53,7 +58,7 @@ def open_image_rgb(path: str | os.PathLike, max_side: int | None = None) -> tupl
             else:
                 picture = pil.convert("RGB")
                 picture.load()
-    except image_mod.DecompressionBombError:
+    except (image_mod.DecompressionBombError, image_mod.DecompressionBombWarning):
         raise BadInputError(f"{name} is larger than the limit of {limit:,} pixels") from None
     except (OSError, SyntaxError, ValueError) as exc:  # PIL: UnidentifiedImageError is an OSError
         raise BadInputError(f"{name} is a corrupt or truncated {driver} picture ({type(exc).__name__})") from None
