@@ -209,7 +209,7 @@ def test_llm_loop_tool_call_result_and_streamed_answer(monkeypatch):
                                           "Rennes is in France, at 48.11° N."]))
     session = Session()
     events = list(converse(Assistant(chat_model=fake), "Where is Rennes?", session=session))
-    assert fake.bound == ["locate_place", "find_scenes", "read_image", "detect_change"]
+    assert fake.bound == ["locate_place", "find_scenes", "read_image", "detect_change", "measure_theme"]
     assert kinds(events) == ["planned", "tool_started", "tool_progress", "tool_finished", "map_layer",
                              "context_updated", "text_delta", "done"]
     assert events[1].args == events[0].calls[0].args == {"place": "Rennes"}  # fragments merged into one call
