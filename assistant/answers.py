@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from functools import lru_cache
 from typing import Any
 
 from assistant.config import PROMPTS_DIR
+from assistant.errors import InvalidDateError
 from assistant.events import ToolResult
-
-_FORMATTER = string.Formatter()
+from assistant.templates import (  # noqa: F401 - re-exported: answers' vocabulary
+    fill,
+    fmt_coord,
+    fmt_number,
+    fmt_percent,
+    load_templates,
+    render,
+)
 
 TOOL_LABELS = {
     "en": {"locate_place": "the place lookup", "find_scenes": "the scene search", "read_image": "the image reader",
@@ -41,64 +47,6 @@ SOURCE_LABELS = {
     "fr": {"geonames": "GeoNames", "catalog": "catalogue d'images",
            "catalog+geonames": "catalogue d'images et GeoNames", "nominatim": "OpenStreetMap Nominatim"},
 }
-
-
-@lru_cache(maxsize=32)
-def load_templates(name: str, language: str) -> dict[str, list[str]]:
-    """Sections of prompts/answers/<name>.<language>.md (falls back to English)."""
-    path = PROMPTS_DIR / "answers" / f"{name}.{language}.md"
-    if not path.exists():
-        path = PROMPTS_DIR / "answers" / f"{name}.en.md"
-    sections: dict[str, list[str]] = {}
-    current = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            current = line[3:].strip()
-            sections[current] = []
-        elif current and line.strip() and not line.lstrip().startswith("<!--"):
-            sections[current].append(line.strip())
-    return sections
-
-
-def _fields(template: str) -> list[str]:
-    return [f for _lit, f, _spec, _conv in _FORMATTER.parse(template) if f]
-
-
-def fill(lines: list[str], values: dict[str, Any]) -> str:
-    """Join the lines whose fields are all known; for 'a || b' the first fillable alternative."""
-    out = []
-    for line in lines:
-        for alternative in line.split(" || "):
-            names = _fields(alternative)
-            if all(values.get(n) not in (None, "", [], {}) for n in names):
-                out.append(alternative.format(**{n: values[n] for n in names}))
-                break
-    return " ".join(s for s in out if s)
-
-
-def render(template: str, section: str, language: str, values: dict[str, Any] | None = None, **extra: Any) -> str:
-    """One section of prompts/answers/<template>.<language>.md, filled with `values`."""
-    return fill(load_templates(template, language).get(section, []), {**(values or {}), **extra})
-
-
-# --- number and date formatting ----------------------------------------------------------------------------------
-
-
-def fmt_number(value: float | int, language: str, digits: int = 0) -> str:
-    """1234567.8 -> '1,234,568' (en) / '1 234 568' (fr); decimals with a comma in French."""
-    text = f"{value:,.{digits}f}"
-    if language == "fr":
-        text = text.replace(",", "\u202f").replace(".", ",")
-    return text
-
-
-def fmt_percent(value: float, language: str) -> str:
-    digits = 1 if abs(value) < 10 else 0
-    return fmt_number(value, language, digits) + ("\u202f%" if language == "fr" else "%")
-
-
-def fmt_coord(value: float, positive: str, negative: str, language: str) -> str:
-    return f"{fmt_number(abs(value), language, 2)}° {positive if value >= 0 else negative}"
 
 
 def flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -178,7 +126,9 @@ def _filters_label(filters: dict[str, Any], language: str) -> str:
     parts = []
     if filters.get("place"):
         parts.append(("in " if language == "en" else "à ") + str(filters["place"]))
-    start, end = filters.get("start_date"), filters.get("end_date")
+    from assistant.scene_labels import day_label, sensor_name
+
+    start, end = day_label(filters.get("start_date"), language), day_label(filters.get("end_date"), language)
     if start and end:
         parts.append(f"from {start} to {end}" if language == "en" else f"du {start} au {end}")
     elif start:
@@ -186,27 +136,18 @@ def _filters_label(filters: dict[str, Any], language: str) -> str:
     elif end:
         parts.append(f"before {end}" if language == "en" else f"avant le {end}")
     if filters.get("platform"):
-        parts.append(str(filters["platform"]))
+        parts.append(sensor_name(str(filters["platform"])) or str(filters["platform"]))
     if filters.get("max_cloud_cover") is not None:
         cloud = fmt_percent(float(filters["max_cloud_cover"]), language)
         parts.append(f"at most {cloud} clouds" if language == "en" else f"au plus {cloud} de nuages")
     return (" (" + ", ".join(parts) + ")") if parts else ""
 
 
-def _result_label(row: dict[str, Any], language: str) -> str:
-    name = row.get("scene_id") or row.get("chip_id") or "?"
-    details = [str(row[k]) for k in ("date", "platform", "place") if row.get(k)]
-    if row.get("class_name"):
-        details.append(str(row["class_name"]))
-    if row.get("cloud_cover") is not None:
-        cloud = fmt_percent(float(row["cloud_cover"]), language)
-        details.append(cloud + (" clouds" if language == "en" else " nuages"))
-    if row.get("score") is not None:
-        details.append(("score " if language == "en" else "score ") + fmt_number(float(row["score"]), language, 2))
-    return f"{name} ({', '.join(details)})" if details else str(name)
-
-
 def _find_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
+    """Counts and the best scenes in words: chips are grouped by scene (each scene once, its best chip first)."""
+    from assistant.scene_labels import count_label, scene_label
+    from tools.search.scenes import group_by_scene
+
     values = dict(facts)
     results = facts.get("results") or []
     count = facts.get("count", len(results))
@@ -215,13 +156,17 @@ def _find_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> 
     for key in ("place", "start_date", "end_date", "platform", "max_cloud_cover"):
         filters.setdefault(key, None)
     values["filters_label"] = _filters_label(filters, language) or " "
-    shown = results[:3]
-    if shown:
+    if facts.get("mode") == "catalog":
+        scenes = results
+        values["scenes_label"] = count_label(int(count), "scene", language)
+    else:
+        scenes = facts.get("scene_results") or group_by_scene(results)  # sessions saved before scene_results
+        values["chips_label"] = count_label(int(count), "tile", language)
+        values["scenes_label"] = count_label(len(scenes), "scene", language)
+    shown = scenes[:3]
+    if shown and count:
         key = "listed_results" if facts.get("mode") == "catalog" else "top_results"
-        values[key] = "; ".join(_result_label(r, language) for r in shown)
-    if count == 0:
-        values.pop("top_results", None)
-        values.pop("listed_results", None)
+        values[key] = (" ; " if language == "fr" else "; ").join(scene_label(r, language) for r in shown)
     return values
 
 
@@ -322,8 +267,6 @@ def localize_error(message: str, language: str) -> str:
 
 def question_error(error: Exception, language: str) -> str:
     """The answer when the question itself cannot be used (a date that does not exist): the reason, in one line."""
-    from assistant.planner.arguments import InvalidDateError
-
     message = localize_error(str(error).strip(), language)
     if isinstance(error, InvalidDateError):
         return render("common", "bad_dates", language, message=message)

@@ -8,4 +8,9 @@ from tools.core.errors import (
     SentinelleError,
 )
 
-__all__ = ["BadInputError", "DataUnavailableError", "ModelUnavailableError", "NotFoundError", "SentinelleError"]
+__all__ = ["BadInputError", "DataUnavailableError", "InvalidDateError", "ModelUnavailableError", "NotFoundError",
+           "SentinelleError"]
+
+
+class InvalidDateError(BadInputError):
+    """A question names a date that does not exist ('2016-02-30', '2017-13-45'): said in one line, never guessed."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from assistant.templates import fmt_number, fmt_percent, render
+
 TEMPLATE = "measure_theme"
 
 
 def km2_label(value: float, language: str) -> str:
     """'1,664.96 km²' / '1 664,96 km²' (two decimals: the figures are checked against the facts)."""
-    from assistant.answers import fmt_number
-
     return fmt_number(float(value), language, 2) + " km²"
 
 
@@ -24,15 +24,11 @@ def _date_label(text: str, year_only: bool) -> str:
 
 
 def theme_label(name: str, language: str) -> str:
-    from assistant.answers import render
-
     return render(TEMPLATE, f"theme_{name}", language) or name
 
 
 def measure_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
     """Template fields for one measure_theme result."""
-    from assistant.answers import fmt_number, fmt_percent, render
-
     values: dict[str, Any] = {k: v for k, v in facts.items() if not isinstance(v, dict | list)}
     year_only = "year_only" in (facts.get("caveats") or [])
     dates = facts.get("dates") or []
@@ -71,8 +67,6 @@ def measure_values(facts: dict[str, Any], args: dict[str, Any], language: str) -
 
 def _theme_figure_values(name: str, fig: dict[str, Any], language: str, year_only: bool) -> dict[str, Any]:
     """Fields of one theme's figures: per-date areas, loss, gain, trend, largest loss (or burn)."""
-    from assistant.answers import fmt_percent
-
     label = theme_label(name, language)
     out: dict[str, Any] = {"measure": label[:1].upper() + label[1:]}
     if "series" in fig:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from assistant.errors import BadInputError
+from assistant.errors import InvalidDateError
 from tools.places import normalize
 
 # --- language -------------------------------------------------------------------------------------------------
@@ -116,10 +116,6 @@ class Mention:
         if self.month:
             return date(year, self.month, 1), date(year, self.month, calendar.monthrange(year, self.month)[1])
         return date(year, 1, 1), date(year, 12, 31)
-
-
-class InvalidDateError(BadInputError):
-    """A question names a date that does not exist ('2016-02-30', '2017-13-45'): said in one line, never guessed."""
 
 
 def scan_dates(text: str) -> tuple[list[Mention], str]:
