@@ -27,7 +27,7 @@ from assistant.planner.arguments import detect_language
 from assistant.planner.llm_loop import run_llm_loop
 from assistant.planner.router import Plan, Router, get_router
 from assistant.session import Session
-from assistant.tool_runs import ToolOutcome, context_update, run_tool_events
+from assistant.tool_runs import ToolOutcome, attached_files, context_update, run_tool_events
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class Assistant:
                 yield ContextUpdated(context=image_context)
             return answers.small_talk(message, language), language
         outcome = ToolOutcome(uuid.uuid4().hex[:8], plan.tool, plan.args)
-        yield from run_tool_events(plan.tool, plan.args, outcome)
+        yield from run_tool_events(plan.tool, plan.args, outcome, attached_files(image, session))
         update = context_update(plan.tool, plan.args, outcome.result)
         yield update.model_copy(update={"context": update.context | image_context})
         if outcome.result is None:

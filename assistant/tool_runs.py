@@ -7,15 +7,18 @@ thread so its progress streams while it works; a failed tool is one `ToolFinishe
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from assistant import registry
-from assistant.errors import NotFoundError, SentinelleError
+from assistant.errors import BadInputError, NotFoundError, SentinelleError
 from assistant.events import ContextUpdated, Event, LayerAdded, ToolFinished, ToolProgress, ToolResult, ToolStarted
+from assistant.session import Session
 
 log = logging.getLogger(__name__)
 POLL_S = 0.05
@@ -33,8 +36,37 @@ class ToolOutcome:
         self.duration_s = 0.0
 
 
-def run_tool_events(name: str, args: dict[str, Any], outcome: ToolOutcome) -> Iterator[Event]:
-    """Run a tool in a worker thread; yield ToolStarted, ToolProgress*, ToolFinished, LayerAdded*."""
+FILE_ARGS = ("image", "before_image", "after_image")
+_PATH_LIKE = re.compile(r"[/\\~]|^\.|\.(tiff?|png|jpe?g|jp2|bmp|vrt|hdr|json|txt|toml|py|sqlite3?)$", re.IGNORECASE)
+
+
+def attached_files(image: str | None, session: Session) -> frozenset[str]:
+    """The files a tool may open in this turn: the attachment, and those attached earlier in the conversation."""
+    files = {image, session.context.get("image"), *(turn.image for turn in session.turns)}
+    return frozenset(f for f in files if isinstance(f, str) and f)
+
+
+def check_file_args(args: dict[str, Any], attached: frozenset[str]) -> None:
+    """Refuse a file argument that is not an attachment of this conversation.
+
+    A planner (an LLM above all) may copy a path from the user's text ("read /etc/passwd", "../data/chroma/..."):
+    only the files the user attached, which the upload checks put in the session's uploads, reach a tool. Scene
+    and chip ids (`<scene id>[@row_col_h_w]`) are not paths and pass.
+    """
+    for key in FILE_ARGS:
+        value = args.get(key)
+        if isinstance(value, str) and value not in attached and (_PATH_LIKE.search(value) or os.path.exists(value)):
+            raise BadInputError("I can only read images attached to this conversation: attach the file to ask "
+                                "about it.")
+
+
+def run_tool_events(
+    name: str, args: dict[str, Any], outcome: ToolOutcome, attached: frozenset[str] | None = None
+) -> Iterator[Event]:
+    """Run a tool in a worker thread; yield ToolStarted, ToolProgress*, ToolFinished, LayerAdded*.
+
+    With `attached` (the agent always passes it), file arguments must be among those files (`check_file_args`).
+    """
     yield ToolStarted(call_id=outcome.call_id, name=name, args=args)
     progress_q: queue.Queue[tuple[float, str]] = queue.Queue()
     box: dict[str, Any] = {}
@@ -44,6 +76,8 @@ def run_tool_events(name: str, args: dict[str, Any], outcome: ToolOutcome) -> It
 
     def work() -> None:
         try:
+            if attached is not None:
+                check_file_args(args, attached)
             box["result"] = registry.run_tool(name, args, progress)
         except BaseException as exc:  # noqa: BLE001 - handed to the stream below
             box["error"] = exc

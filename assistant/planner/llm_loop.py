@@ -23,7 +23,7 @@ from assistant.errors import ModelUnavailableError
 from assistant.events import ErrorEvent, Event, Planned, PlannedCall, TextDelta
 from assistant.registry import TOOL_NAMES, langchain_tools
 from assistant.session import Session
-from assistant.tool_runs import ToolOutcome, context_update, run_tool_events
+from assistant.tool_runs import ToolOutcome, attached_files, context_update, run_tool_events
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 4
@@ -172,7 +172,7 @@ def run_llm_loop(
             yield Planned(calls=[PlannedCall(name=n, args=a) for n, _c, a in runnable], language=language)
         for name, call_id, args in runnable:
             outcome = ToolOutcome(call_id, name, args)
-            yield from run_tool_events(name, args, outcome)
+            yield from run_tool_events(name, args, outcome, attached_files(image, session))
             yield context_update(name, args, outcome.result)
             if outcome.result is not None:
                 last = (outcome.result, args)
