@@ -45,7 +45,7 @@ def test_streamed_tool_call_then_answer(openai_env):
     assert isinstance(events[-1], Done) and events[-1].answer == "Pucallpa is a town in Peru."
     first, second = server.requests
     assert first["stream"] is True and {t["function"]["name"] for t in first["tools"]} == {
-        "locate_place", "find_scenes", "read_image", "detect_change"}
+        "locate_place", "find_scenes", "read_image", "detect_change", "measure_theme"}
     tool_msgs = [m for m in second["messages"] if m["role"] == "tool"]
     assert tool_msgs and tool_msgs[0]["tool_call_id"] == "chatcmpl-tool-1a2b" and "Peru" in tool_msgs[0]["content"]
 
