@@ -101,8 +101,9 @@ def run_tool_events(
             outcome.error = str(error)
             outcome.not_found = isinstance(error, NotFoundError)
         else:
-            log.error("tool %s failed", name, exc_info=error)
-            outcome.error = f"{type(error).__name__}: {error}"
+            incident = outcome.call_id  # the step shows it; the log has the traceback under it
+            log.error("tool %s failed (incident %s)", name, incident, exc_info=error)
+            outcome.error = f"the {name} tool failed on the server (incident {incident})"
             outcome.internal = True
         yield ToolFinished(call_id=outcome.call_id, name=name, args=args, duration_s=round(outcome.duration_s, 3),
                            ok=False, error=outcome.error)

@@ -123,7 +123,8 @@ def test_tool_errors_become_an_answer_and_the_session_goes_on(monkeypatch):
     assert not events[2].ok and "sentinelle data fetch" in events[-1].answer
     events = list(converse(agent, "Where is Lyon?", session=session))
     failed = [e for e in events if isinstance(e, ToolFinished)]
-    assert len(failed) == 1 and "RuntimeError" in failed[0].error  # one failure event, no ErrorEvent copy
+    assert len(failed) == 1 and "failed on the server (incident" in failed[0].error  # one failure event, no copy
+    assert "RuntimeError" not in failed[0].error and "boom" not in failed[0].error  # the log has it, not the user
     assert not any(isinstance(e, ErrorEvent) for e in events)
     assert "session goes on" in events[-1].answer
     assert len(session.turns) == 4 and session.turns[-1].steps[0].status == "error"

@@ -106,7 +106,9 @@ def test_broken_stream_ends_with_a_message(handlers):
     handlers.assistant = lambda: Broken()
     sid, _, _ = handlers.load({})
     final = _last(handlers.respond(sid, "Trouve des images d'aéroports"))
-    assert any("index corrupted" in t for t in _texts(final))
+    texts = _texts(final)
+    assert any("went wrong on the server while answering (incident" in t for t in texts)
+    assert not any("index corrupted" in t or "RuntimeError" in t for t in texts)  # the log has it, not the user
     assert final[1]["metadata"]["status"] == "done" and "failed" in final[1]["metadata"]["title"]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -136,12 +137,36 @@ class Handlers:
                 yield history + live_messages(folded)
         except SentinelleError as exc:
             folded.fail(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a crash must end the turn with a message, not a spinner
-            log.exception("agent stream failed")
-            folded.fail(f"Internal error while answering ({type(exc).__name__}: {exc}).")
+        except Exception:  # noqa: BLE001 - a crash must end the turn with a message, not a spinner
+            incident = uuid.uuid4().hex[:8]  # the user quotes it, the log has the traceback under it
+            log.exception("agent stream failed (incident %s)", incident)
+            folded.fail(f"Something went wrong on the server while answering (incident {incident}); please try again "
+                        "or rephrase.")
         apply(session, user, folded)
         self.store.put(sid, session)
         yield history + live_messages(folded)
+
+    def focus(self, sid: str, clicked: Any) -> bool:
+        """A click on a search thumbnail in the chat: the map flies to that scene (a new `view` with a fresh
+        `focus` key, which the map page follows even when its layers are unchanged). False when the click was on
+        anything else."""
+        import uuid
+
+        from assistant.ui.thumbnails import clicked_file, focus_bounds
+
+        name = clicked_file(clicked)
+        if not name:
+            return False
+        try:
+            session = self.store.get(sid)
+        except SentinelleError:
+            return False
+        bounds = focus_bounds(session, name)
+        if bounds is None:
+            return False
+        session.view = {"bounds": bounds, "focus": uuid.uuid4().hex[:12]}
+        self.store.put(sid, session)
+        return True
 
     def clear(self, sid: str) -> list[dict[str, Any]]:
         """Start over in the same tab: empty chat and map."""
