@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-EVALUATIONS = ["routing", "scenes", "search", "change"]
+EVALUATIONS = ["routing", "scenes", "search", "change", "landcover"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
