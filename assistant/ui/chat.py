@@ -12,6 +12,7 @@ from typing import Any
 
 from assistant.session import ChatTurn, Session, ToolStep
 from assistant.turns import TurnFold
+from assistant.ui.figures import figure_messages
 from assistant.ui.safe_text import chat_text
 
 TOOL_TITLES = {
@@ -32,6 +33,7 @@ def live_messages(folded: TurnFold) -> list[dict[str, Any]]:
         out.append({"role": "assistant", "content": chat_text(folded.text)})
     elif not folded.done:
         out.append({"role": "assistant", "content": "…"})
+    out += figure_messages(folded.steps)  # a measure's chart, under the answer
     return out
 
 
@@ -92,6 +94,7 @@ def turn_messages(turn: ChatTurn) -> list[dict[str, Any]]:
     out = [step_message(step) for step in turn.steps]
     if turn.content:
         out.append({"role": "assistant", "content": chat_text(turn.content)})
+    out += figure_messages(turn.steps)
     return out
 
 

@@ -158,7 +158,9 @@ def _markdown_light(text: str) -> str:
 
 
 def conversation_html(session: Session) -> str:
-    """The conversation as HTML: questions, tool steps (arguments, duration, facts) and answers."""
+    """The conversation as HTML: questions, tool steps (arguments, duration, facts), answers and their charts."""
+    from assistant.ui.figures import figures_html
+
     parts = []
     for turn in session.turns:
         if turn.role == "user":
@@ -185,7 +187,8 @@ def conversation_html(session: Session) -> str:
                 f"<details><summary>{html.escape(step.name)} ({status}{dur})</summary>"
                 f"<code>{args}</code>{facts}{err}</details>"
             )
-        parts.append(f"<div class='a'>{''.join(steps)}{_markdown_light(turn.content)}</div>")
+        charts = figures_html(turn.steps)  # a measure's chart, inlined as a data: URI PNG under the answer
+        parts.append(f"<div class='a'>{''.join(steps)}{_markdown_light(turn.content)}{charts}</div>")
     return "".join(parts)
 
 
@@ -201,6 +204,7 @@ h1{font-size:20px;margin:0 0 4px} .meta{color:#667;margin-bottom:12px}
 details{margin:4px 0;font-size:13px} summary{cursor:pointer;color:#345}
 table{border-collapse:collapse;margin:4px 0} th{text-align:left;padding-right:8px;color:#556;font-weight:500}
 .err{color:#a11} .model{color:#667;font-style:italic} .thumb{display:block;max-width:240px;margin:6px 0}
+.chart{display:block;max-width:100%;margin:8px 0}
 code{font-size:12px;word-break:break-all}
 """
 
