@@ -126,7 +126,9 @@ def _filters_label(filters: dict[str, Any], language: str) -> str:
     parts = []
     if filters.get("place"):
         parts.append(("in " if language == "en" else "à ") + str(filters["place"]))
-    start, end = filters.get("start_date"), filters.get("end_date")
+    from assistant.scene_labels import day_label, sensor_name
+
+    start, end = day_label(filters.get("start_date"), language), day_label(filters.get("end_date"), language)
     if start and end:
         parts.append(f"from {start} to {end}" if language == "en" else f"du {start} au {end}")
     elif start:
@@ -134,27 +136,18 @@ def _filters_label(filters: dict[str, Any], language: str) -> str:
     elif end:
         parts.append(f"before {end}" if language == "en" else f"avant le {end}")
     if filters.get("platform"):
-        parts.append(str(filters["platform"]))
+        parts.append(sensor_name(str(filters["platform"])) or str(filters["platform"]))
     if filters.get("max_cloud_cover") is not None:
         cloud = fmt_percent(float(filters["max_cloud_cover"]), language)
         parts.append(f"at most {cloud} clouds" if language == "en" else f"au plus {cloud} de nuages")
     return (" (" + ", ".join(parts) + ")") if parts else ""
 
 
-def _result_label(row: dict[str, Any], language: str) -> str:
-    name = row.get("scene_id") or row.get("chip_id") or "?"
-    details = [str(row[k]) for k in ("date", "platform", "place") if row.get(k)]
-    if row.get("class_name"):
-        details.append(str(row["class_name"]))
-    if row.get("cloud_cover") is not None:
-        cloud = fmt_percent(float(row["cloud_cover"]), language)
-        details.append(cloud + (" clouds" if language == "en" else " nuages"))
-    if row.get("score") is not None:
-        details.append(("score " if language == "en" else "score ") + fmt_number(float(row["score"]), language, 2))
-    return f"{name} ({', '.join(details)})" if details else str(name)
-
-
 def _find_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> dict[str, Any]:
+    """Counts and the best scenes in words: chips are grouped by scene (each scene once, its best chip first)."""
+    from assistant.scene_labels import count_label, scene_label, scene_titles
+    from tools.search.scenes import group_by_scene
+
     values = dict(facts)
     results = facts.get("results") or []
     count = facts.get("count", len(results))
@@ -163,13 +156,18 @@ def _find_values(facts: dict[str, Any], args: dict[str, Any], language: str) -> 
     for key in ("place", "start_date", "end_date", "platform", "max_cloud_cover"):
         filters.setdefault(key, None)
     values["filters_label"] = _filters_label(filters, language) or " "
-    shown = results[:3]
-    if shown:
+    if facts.get("mode") == "catalog":
+        scenes = results
+        values["scenes_label"] = count_label(int(count), "scene", language)
+    else:
+        scenes = facts.get("scene_results") or group_by_scene(results)  # sessions saved before scene_results
+        values["chips_label"] = count_label(int(count), "tile", language)
+        values["scenes_label"] = count_label(len(scenes), "scene", language)
+    shown = scenes[:3]
+    if shown and count:
         key = "listed_results" if facts.get("mode") == "catalog" else "top_results"
-        values[key] = "; ".join(_result_label(r, language) for r in shown)
-    if count == 0:
-        values.pop("top_results", None)
-        values.pop("listed_results", None)
+        labels = [scene_label(r, language, t) for r, t in zip(shown, scene_titles(shown, language), strict=True)]
+        values[key] = (" ; " if language == "fr" else "; ").join(labels)
     return values
 
 

@@ -392,7 +392,7 @@ def test_allowed_paths_are_the_served_folders_only(tmp_data_dir):
     data = tmp_data_dir.resolve()
     assert str(data) not in settings["allowed_paths"]
     assert {Path(p).relative_to(data).as_posix() for p in settings["allowed_paths"]} == {
-        "uploads", "results", "exports", "ui/examples"}
+        "uploads", "results", "exports", "ui/examples", "ui/thumbnails"}
     blocked = {Path(p) for p in settings["blocked_paths"]}
     assert {data / "chroma", data / "catalog", data / "models", data / "secret_key"} <= blocked
 

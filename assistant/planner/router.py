@@ -118,8 +118,12 @@ _NOT_CONTENT = set(
     nuage nuages nuageux nuageuse couverture moins plus ressemblent ressemble ressemblant semblables similaires montrant
     montre prises pris celle celles ci cette ces ce entre depuis avant apres pendant annee annees s plait svp
     sentinel landsat naip spacenet one ones more other others another pair
-    last past previous month months dernier derniere derniers dernieres passe passee an ans mois""".split()
+    last past previous month months dernier derniere derniers dernieres passe passee an ans mois
+    near around nearby close pres proche proches autour alentours environs vicinity""".split()
 ) | set(NUMBER_WORDS)
+# Small words kept inside a content phrase when they sit between content words ('près du port', 'banks of the').
+_JOINERS = set("of the a an and or near around by with de du des d la le les l et ou pres proche autour au aux en a"
+               " avec sur on in".split())
 
 
 class Router:
@@ -332,16 +336,33 @@ def strip_greeting(message: str) -> str:
 
 
 def content_query(message: str, place: str | None) -> str | None:
-    """What the scenes should show ('forest', 'zones industrielles'), or None when the question names none."""
+    """What the scenes should show, in the user's own spelling ('zones industrielles près du port', 'forêts'), or
+    None when the question names none.
+
+    Words are judged on their accent-free form but echoed as typed: the content words and the small words between
+    them ('près du', 'of the'); runs split by anything else (a year, a command word) are joined with commas.
+    """
     text = message
     if place:
         text = re.sub(re.escape(place), " ", text, flags=re.I)
-    plain = normalize(text)
-    plain = re.sub(r"\b\d+\b", " ", plain)
     from assistant.planner.arguments import MONTHS, SEASONS
 
-    words = [w for w in plain.split() if w not in _NOT_CONTENT and w not in MONTHS and w not in SEASONS and len(w) > 1]
-    return " ".join(words) if words else None
+    runs: list[list[re.Match[str]]] = []
+    gap_joins = True
+    for m in re.finditer(r"\w+", text):
+        plain = normalize(m.group())
+        content = (plain not in _NOT_CONTENT and plain not in MONTHS and plain not in SEASONS and len(plain) > 1
+                   and not plain.isdigit())
+        if content:
+            if runs and gap_joins:
+                runs[-1].append(m)
+            else:
+                runs.append([m])
+            gap_joins = True
+        elif plain not in _JOINERS:
+            gap_joins = False
+    spans = [text[run[0].start(): run[-1].end()] for run in runs]
+    return ", ".join(" ".join(span.split()) for span in spans) or None
 
 
 def _cached_embeddings(texts: tuple[str, ...]) -> np.ndarray:

@@ -14,6 +14,7 @@ from assistant.ui.guard import gradio_served_folders
 from assistant.ui.handlers import Handlers, models_status
 from assistant.ui.map import map_iframe
 from assistant.ui.share import export_files, share_link
+from assistant.ui.thumbnails import thumbs_root
 from assistant.ui.upload import IMAGE_SUFFIXES
 
 EXAMPLE_IMAGE = "aid-scenes/Airport/airport_1.jpg"
@@ -154,6 +155,9 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
         def on_clear(current: str):
             return handlers.clear(current), gr.Textbox(visible=False), gr.File(value=None, visible=False)
 
+        def on_select(current: str, event: gr.SelectData):
+            handlers.focus(current, event.value)  # a search thumbnail: the map flies to its scene
+
         demo.load(on_load, None, [sid, chatbot, map_view], queue=False)
         demo.load(models_status, None, [status], queue=False)  # the change method changes once the heads are fitted
         box.submit(on_submit, [box, sid], [chatbot, box], concurrency_limit=16, concurrency_id="chat")
@@ -161,6 +165,7 @@ def build_blocks(handlers: Handlers | None = None) -> gr.Blocks:
         export_btn.click(on_export, [sid], [downloads], concurrency_limit=4)
         clear_btn.click(on_clear, [sid], [chatbot, link, downloads], queue=False)
         chatbot.clear(on_clear, [sid], [chatbot, link, downloads], queue=False)
+        chatbot.select(on_select, [sid], None, queue=False)
     return demo
 
 
@@ -171,7 +176,8 @@ def launch_settings() -> dict[str, Any]:
     data = s.data_dir
     # Only what the page shows or offers for download; never the data dir itself (index, models, catalog,
     # snapshots, the signing key). Gradio copies these into its cache before serving them.
-    allowed = [data / "uploads", data / "results", data / "exports", data / "ui" / "examples"]
+    # Search thumbnails: small PNG copies made for the chat (assistant.ui.thumbnails), never the catalog's files.
+    allowed = [data / "uploads", data / "results", data / "exports", data / "ui" / "examples", thumbs_root()]
     blocked = [data / "chroma", s.chroma_root, s.catalog_root, s.models_dir, data / "shared_sessions",
                data / "secret_key", data / "cache", s.data_mirror, s.models_mirror]
     kwargs: dict[str, Any] = {

@@ -17,6 +17,7 @@
   var cfg = readJSON("sn-map-config") || {};
   var map, control, legend, status;
   var drawn = {};      // name -> {key, layer}
+  var lastFocus = null; // view.focus last flown to: a click on a search thumbnail in the chat sets a new one
   var catalogGroup = null;
   var CATALOG_MIN_ZOOM = cfg.catalogMinZoom || 10;
 
@@ -51,6 +52,9 @@
   }
 
   function boundsOf(b) { return L.latLngBounds([b[1], b[0]], [b[3], b[2]]); }
+  function validBox(b) {
+    return Array.isArray(b) && b.length === 4 && b.every(function (v) { return typeof v === "number" && isFinite(v); });
+  }
 
   function popupOf(props) {
     if (!props || typeof props !== "object") return null;
@@ -94,6 +98,7 @@
         return m;
       case "geojson":
         if (!spec.data) return null;
+        var zoomOnClick = !!(spec.style && spec.style.zoom_on_click === true);  // search results: click to zoom
         return L.geoJSON(spec.data, {
           style: function (f) {
             var fs = cleanStyle(f && f.properties && f.properties.style);
@@ -106,6 +111,12 @@
           onEachFeature: function (f, layer) {
             var popup = popupOf(f.properties);
             if (popup) layer.bindPopup(popup);
+            if (zoomOnClick && layer.getBounds) {
+              layer.on("click", function () {
+                var b = layer.getBounds();
+                if (b.isValid()) map.flyToBounds(b, { maxZoom: 17, duration: 0.8, padding: [30, 30] });
+              });
+            }
           }
         });
     }
@@ -166,7 +177,12 @@
     });
     updateLegend(layers);
     if (window.SentinelleCompare) window.SentinelleCompare.update(map, layers, drawn);
-    if (flyTarget) {
+    var focus = view && view.focus != null && validBox(view.bounds) ? String(view.focus) : null;
+    var newFocus = focus !== null && focus !== lastFocus;
+    if (focus !== null) lastFocus = focus;
+    if (newFocus && animate) {
+      flyTo(boundsOf(view.bounds));
+    } else if (flyTarget) {
       if (animate) flyTo(flyTarget);
       else if (flyTarget instanceof L.LatLng) map.setView(flyTarget, 12);
       else map.fitBounds(flyTarget, { maxZoom: 16 });
