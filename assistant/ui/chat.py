@@ -1,4 +1,5 @@
-"""Answers -> chat messages: each tool call a collapsible step with status and duration, errors inline.
+"""Answers -> chat messages: each tool call a collapsible step with status and duration, errors inline, a search
+answer's top scenes as a thumbnail strip.
 
 `live_messages` renders an answer while it streams (the events folded by `assistant.turns.TurnFold`);
 `turn_messages` renders stored turns as Gradio chatbot messages, so a live answer and a restored deep link
@@ -34,7 +35,17 @@ def live_messages(folded: TurnFold) -> list[dict[str, Any]]:
     elif not folded.done:
         out.append({"role": "assistant", "content": "…"})
     out += figure_messages(folded.steps)  # a measure's chart, under the answer
+    if folded.done:
+        out += _strip(folded.turn())
     return out
+
+
+def _strip(turn: ChatTurn) -> list[dict[str, Any]]:
+    """The thumbnail strip under a search answer (nothing for other answers)."""
+    from assistant.ui.thumbnails import scene_strip
+
+    strip = scene_strip(turn)
+    return [strip] if strip else []
 
 
 def _short(value: Any) -> str:
@@ -95,7 +106,7 @@ def turn_messages(turn: ChatTurn) -> list[dict[str, Any]]:
     if turn.content:
         out.append({"role": "assistant", "content": chat_text(turn.content)})
     out += figure_messages(turn.steps)
-    return out
+    return out + _strip(turn)
 
 
 def session_messages(session: Session) -> list[dict[str, Any]]:
