@@ -21,6 +21,7 @@ from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progre
 from tools.search.describe import class_phrase, fold, mentioned_classes, to_english
 from tools.search.encoders import DEFAULT_ENCODER, SCENES_ENCODER, TextTower, get_encoder, has_text_tower
 from tools.search.index import ChipIndex, Filters, Hit, open_index
+from tools.search.scenes import group_by_scene
 
 TOP_SCENE_TILES = 3
 PLATFORM_RE = re.compile(r"\b(sentinel[- ]?2[ab]?|sentinel[- ]?1|landsat[- ]?\d*|naip|spacenet)\b", re.I)
@@ -277,7 +278,7 @@ def _footprints_layer(
         kind="geojson",
         data={"type": "FeatureCollection", "features": features},
         bounds=bounds,
-        style={"color": "#ff7800", "weight": 2, "fillOpacity": 0.15, "score_property": "score"},
+        style={"color": "#ff7800", "weight": 2, "fillOpacity": 0.15, "score_property": "score", "zoom_on_click": True},
         fly_to=True,
     )
 
@@ -364,6 +365,7 @@ def find_scenes(
     items = _catalog_items({h.metadata.get("scene_id") for h in hits})
     rows = [_hit_row(i + 1, h, items) for i, h in enumerate(hits)]
     scenes = list(dict.fromkeys(r["scene_id"] for r in rows if r["scene_id"] in items))
+    scene_results = group_by_scene(rows, items)
     layers = [lay for lay in [_footprints_layer(rows, "search results")] if lay] + _tile_layers(scenes)
     progress(1.0, f"{len(rows)} results")
     facts = {
@@ -372,6 +374,7 @@ def find_scenes(
         "count": len(rows),
         "results": rows,
         "scenes": scenes,
+        "scene_results": scene_results,
         "filters": filters_used,
         "index_size": index.count(),
     }
