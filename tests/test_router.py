@@ -200,3 +200,20 @@ def test_text_embeddings_are_normalised_and_semantic():
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
     assert embed_texts([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        # "a été" is the verb: the period is the years named, not summer 2016
+        ("Quelle surface a été artificialisée à Abu Dhabi entre 2016 et 2017 ?", "2016-01-01", "2017-12-31"),
+        ("Combien de forêt a été coupée en 2016 ?", "2016-01-01", "2016-12-31"),
+        ("Les lacs ont-ils été plus grands en 2020 ?", "2020-01-01", "2020-12-31"),
+        # the season: with a year, or after an article / preposition
+        ("l'été 2018", "2018-06-01", "2018-08-31"),
+        ("Qu'est-ce qui a changé entre l'été et l'automne 2017 ?", "2017-06-01", "2017-11-30"),
+    ],
+)
+def test_french_ete_is_the_verb_unless_it_names_the_summer(text, start, end):
+    dates = parse_dates(text)
+    assert (dates.start, dates.end) == (start, end)

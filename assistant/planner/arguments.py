@@ -167,6 +167,8 @@ def _scan(text: str) -> tuple[list[Mention], str]:
             year = int(m.group("ny")) if m.group("ny") else None
             mentions.append(Mention(m.start(), m.end(), year, MONTHS[name], int(day) if day else None))
         elif m.group("season"):
+            if _participle_ete(m, plain):
+                continue
             year = int(m.group("sy")) if m.group("sy") else None
             mentions.append(Mention(m.start(), m.end(), year, season=m.group("sn")))
         elif m.group("year"):
@@ -180,6 +182,16 @@ def _scan(text: str) -> tuple[list[Mention], str]:
     for mention in mentions:
         mention.invalid = _why_invalid(mention)
     return mentions, plain
+
+
+# French "été" is also the past participle of "être" ("a été artificialisée", "ont-elles été"): it is the season
+# only with a year after it or an article or preposition before it ("l'été", "en été", "cet été", "d'été").
+_SEASON_BEFORE = re.compile(r"\b(?:l|en|cet|d|ce|au|fin|debut|mi)\s*$")
+
+
+def _participle_ete(match: re.Match[str], plain: str) -> bool:
+    """True when this 'ete' is the verb, not the summer."""
+    return match.group("sn") == "ete" and not match.group("sy") and not _SEASON_BEFORE.search(plain[: match.start()])
 
 
 def _why_invalid(mention: Mention) -> str | None:
