@@ -177,7 +177,7 @@ def test_oversized_raster_is_refused(catalog, monkeypatch):
 
 
 def test_interrupted_ingest_leaves_no_half_item(catalog, monkeypatch):
-    import tools.catalog as catalog_mod
+    import tools.catalog.store as store
 
     cat, _, root = catalog
     before = {it.id for it in cat.items()}
@@ -185,7 +185,7 @@ def test_interrupted_ingest_leaves_no_half_item(catalog, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(catalog_mod, "_write_thumbnail", interrupted)
+    monkeypatch.setattr(store, "write_thumbnail", interrupted)
     with pytest.raises(KeyboardInterrupt):
         cat.ingest([geodata_path("landsat-pucallpa-timeseries/2000.tif")])
     items_dir = root / "catalog" / "items"
@@ -193,7 +193,7 @@ def test_interrupted_ingest_leaves_no_half_item(catalog, monkeypatch):
     for folder in items_dir.iterdir():
         if folder.name not in before:
             assert not (folder / f"{folder.name}.json").exists()
-    assert {it.id for it in catalog_mod.open_catalog().items()} >= before
+    assert {it.id for it in store.open_catalog().items()} >= before
 
 
 def test_unseen_raster_crop_reprojected_with_overrides(tmp_data_dir, tmp_path):

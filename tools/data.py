@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tools.core.errors import BadInputError, DataUnavailableError
+from tools.core.files import atomic_write_text
 from tools.core.results import ProgressCallback, no_progress
 from tools.core.settings import get_settings
 
@@ -217,18 +217,9 @@ def build_registry(geodata_root: Path, models_root: Path) -> dict:
 
 def write_registry(geodata_root: Path, models_root: Path, target: Path = REGISTRY_PATH) -> int:
     registry = build_registry(geodata_root, models_root)
-    _atomic_write_text(target, json.dumps(registry, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(target, json.dumps(registry, indent=1, sort_keys=True) + "\n")
     load_registry.cache_clear()
     return sum(len(v) for v in registry.values())
-
-
-def _atomic_write_text(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
 
 
 # ---------------------------------------------------------------------------------------------------------------

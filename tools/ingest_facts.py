@@ -7,7 +7,6 @@ cannot tell, so that the next source of facts can be tried.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -115,12 +114,6 @@ def oscd_place(city: str) -> PlaceFact | None:
         place, country = OSCD_CITIES[city]
         return PlaceFact(place, country)
     return None
-
-
-def normalize(text: str) -> str:
-    """Case-, accent- and punctuation-insensitive form used by place queries ('Águas Claras' -> 'aguasclaras')."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if c.isalnum() and not unicodedata.combining(c)).casefold()
 
 
 @lru_cache(maxsize=1)
