@@ -23,7 +23,7 @@ from assistant.config import Settings, get_settings
 from assistant.errors import SentinelleError
 from assistant.events import Clarify, ContextUpdated, Done, ErrorEvent, Event, Planned, PlannedCall, TextDelta
 from assistant.llm import planner_mode
-from assistant.planner.arguments import detect_language
+from assistant.planner.language import detect_language
 from assistant.planner.llm_loop import run_llm_loop
 from assistant.planner.router import Plan, Router, get_router
 from assistant.session import Session

@@ -93,7 +93,7 @@ def _localized_names(facts: dict[str, Any], args: dict[str, Any], language: str)
     """
     from babel import Locale, UnknownLocaleError
 
-    from tools.places import normalize
+    from tools.core.text import fold_text
 
     out: dict[str, str] = {}
     try:
@@ -108,7 +108,7 @@ def _localized_names(facts: dict[str, Any], args: dict[str, Any], language: str)
             out["country"] = territories[code]
     asked = str(args.get("place") or "").strip()
     name = str(facts.get("name") or "")
-    if facts.get("kind") == "city" and asked and normalize(asked) != normalize(name):
+    if facts.get("kind") == "city" and asked and fold_text(asked) != fold_text(name):
         out["name"] = f"{asked[:1].upper()}{asked[1:]}"
         out["kind_label"] = f"{name}, {KIND_LABELS[language].get('city', 'city')}"
     return out

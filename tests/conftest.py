@@ -39,9 +39,9 @@ def tmp_data_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def empty_catalog(tmp_path, monkeypatch):
     """An empty catalog, so whatever is ingested in the data dir cannot change a test's places or scenes."""
-    from tools import places
+    from tools.places import catalog_names
 
     monkeypatch.setenv("SENTINELLE_CATALOG_DIR", str(tmp_path / "catalog"))
-    places._catalog_cache.clear()
+    catalog_names._catalog_cache.clear()
     yield
-    places._catalog_cache.clear()
+    catalog_names._catalog_cache.clear()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from assistant import answers
-from assistant.errors import BadInputError, NotFoundError
-from assistant.planner.arguments import InvalidDateError, parse_dates
+from assistant.errors import BadInputError, InvalidDateError, NotFoundError
+from assistant.planner.dates import parse_dates
 from tools.data import geodata_path
 
 NAIP = ["m_4709963_se_14_1_20090818.tif", "m_4709963_se_14_1_20150926.tif", "m_4709963_se_14_1_20200831.tif"]

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from assistant.errors import NotFoundError
-from assistant.planner.arguments import find_places
+from assistant.planner.place_names import find_places
 from tools import places
+from tools.places import catalog_names
 
 pytestmark = pytest.mark.usefixtures("empty_catalog")
 
@@ -63,7 +64,7 @@ def test_catalog_places_win_over_the_gazetteer(monkeypatch):
     other = SimpleNamespace(properties={"sentinelle:place": "Paris (Bercy)"}, bbox=[2.36, 48.82, 2.40, 48.87])
     fake = SimpleNamespace(open_catalog=lambda: SimpleNamespace(items=lambda: [item, other]))
     monkeypatch.setitem(__import__("sys").modules, "tools.catalog", fake)
-    places._catalog_cache.clear()
+    catalog_names._catalog_cache.clear()
     try:
         found = places.resolve_place("Saclay")
         assert found.source == "catalog" and found.extra["footprint"] == [2.14, 48.70, 2.20, 48.74]
@@ -73,7 +74,7 @@ def test_catalog_places_win_over_the_gazetteer(monkeypatch):
         assert places.resolve_place("Bercy").name == "Paris (Bercy)"
         assert [p.text for p in find_places("what changed at bercy?")] == ["bercy"]  # catalog names, any case
     finally:
-        places._catalog_cache.clear()
+        catalog_names._catalog_cache.clear()
 
 
 @pytest.mark.parametrize(

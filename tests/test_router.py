@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from assistant.commands.eval_routing import score_call
-from assistant.planner.arguments import detect_language, parse_cloud_cover, parse_dates, parse_platform
+from assistant.planner.dates import parse_dates
+from assistant.planner.language import detect_language
 from assistant.planner.router import content_query, get_router
+from assistant.planner.scene_filters import parse_cloud_cover, parse_platform
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "eval" / "questions_dev.jsonl"

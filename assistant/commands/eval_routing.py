@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tools.places import normalize
+from tools.core.text import fold_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def score_call(expect: dict[str, Any], call: dict[str, Any] | None) -> dict[str,
     args = call.get("args", {}) if call else {}
     out: dict[str, Any] = {"tool": name == expect["tool"], "place": None, "years": None}
     if "place" in expect:
-        out["place"] = normalize(str(args.get("place") or "")) == normalize(expect["place"])
+        out["place"] = fold_text(str(args.get("place") or "")) == fold_text(expect["place"])
     if "years" in expect:
         got = arg_years(args)
         want = list(expect["years"])

@@ -3,8 +3,9 @@
 Tool choice = MiniLM similarity to each tool's description and example questions (EN and FR, from
 `prompts/tools/*.md`) plus a few cue rules where embeddings are weak: an attached image with a question about
 "this image" is `read_image`, change words with two dates are `detect_change`, greetings are `none`.
-Arguments come from `assistant.planner.arguments`. A follow-up ("and in 2018?") reuses the previous turn's tool
-and arguments from the session context. A missing required argument yields a clarifying question instead of a call.
+Arguments come from `assistant.planner.dates`, `language`, `place_names` and `scene_filters`. A follow-up
+("and in 2018?") reuses the previous turn's tool and arguments from the session context. A missing required argument
+yields a clarifying question instead of a call.
 """
 
 from __future__ import annotations
@@ -19,17 +20,10 @@ from typing import Any
 import numpy as np
 
 from assistant.config import get_settings
-from assistant.planner.arguments import (
-    NUMBER_WORDS,
-    DateRange,
-    detect_language,
-    find_places,
-    parse_cloud_cover,
-    parse_dates,
-    parse_platform,
-    scan_dates,
-    unknown_place,
-)
+from assistant.planner.dates import NUMBER_WORDS, DateRange, parse_dates, scan_dates
+from assistant.planner.language import detect_language
+from assistant.planner.place_names import find_places, unknown_place
+from assistant.planner.scene_filters import parse_cloud_cover, parse_platform
 from assistant.planner.sector_args import (
     SECTOR_CUE,
     SITE_WORDS,
@@ -39,7 +33,7 @@ from assistant.planner.sector_args import (
     parse_threshold,
 )
 from assistant.tool_specs import TOOLS, ToolSpec, load_tool_specs  # noqa: F401 - TOOLS re-exported
-from tools.places import normalize
+from tools.core.text import fold_text
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +152,7 @@ class Router:
         for name in self.specs:
             top = np.sort(sims[self.label_arr == name])[-3:]
             scores[name] = float(top.mean())
-        plain = normalize(message)
+        plain = fold_text(message)
         for pattern, tool, weight in _CUES:
             if pattern.search(plain):
                 scores[tool] += weight
@@ -190,7 +184,7 @@ class Router:
         image_pair = bool(image and context.get("image") and context["image"] != image)
         scores = self.tool_scores(message, image is not None, has_scene, image_pair)
         tool = max(scores, key=scores.get)
-        plain = normalize(message)
+        plain = fold_text(message)
         places = find_places(message)
         dates = parse_dates(message)
         follow_up = False
@@ -247,7 +241,7 @@ class Router:
         platform = parse_platform(message)
         if platform:
             args["platform"] = platform
-        if image and (_SIMILAR.search(normalize(message)) or not args):
+        if image and (_SIMILAR.search(fold_text(message)) or not args):
             args["image"] = image  # 'find images like this one': search by the attached image
         plan.args = args
 
@@ -265,7 +259,7 @@ class Router:
 
     def _args_detect_change(self, plan: Plan, message, image, place, dates: DateRange, context) -> None:
         args: dict[str, Any] = {}
-        plain = normalize(message)
+        plain = fold_text(message)
         refers_to_scenes = re.search(r"\b(two|both|these|those|deux|ces) (scenes?|images?|dates?)\b|before and after"
                                      r"|avant et apres", plain)
         prior = context.get("image")
@@ -291,7 +285,7 @@ class Router:
         radius = parse_radius_km(message)
         point = parse_point(message)
         threshold = parse_threshold(message)
-        if radius is None and (point or (threshold is not None and SITE_WORDS.search(normalize(message)))):
+        if radius is None and (point or (threshold is not None and SITE_WORDS.search(fold_text(message)))):
             radius = 2.0  # a site watch without a distance: 2 km, said in the answer
         args["theme"] = theme or ("any" if radius else "vegetation")
         if point:
@@ -345,12 +339,12 @@ def content_query(message: str, place: str | None) -> str | None:
     text = message
     if place:
         text = re.sub(re.escape(place), " ", text, flags=re.I)
-    from assistant.planner.arguments import MONTHS, SEASONS
+    from assistant.planner.dates import MONTHS, SEASONS
 
     runs: list[list[re.Match[str]]] = []
     gap_joins = True
     for m in re.finditer(r"\w+", text):
-        plain = normalize(m.group())
+        plain = fold_text(m.group())
         content = (plain not in _NOT_CONTENT and plain not in MONTHS and plain not in SEASONS and len(plain) > 1
                    and not plain.isdigit())
         if content:

@@ -1,7 +1,7 @@
 """Arguments of sector questions (EN/FR): the theme named by its words, a site radius, a lon/lat, a watch threshold.
 
-Rule-based like `arguments.py`: "within 2 km of 2.25, 48.70", "dans un rayon de 2 km", "more than 5 %",
-"plus de 5 %" are copied exactly, never guessed.
+Rule-based like `dates.py` and `place_names.py`: "within 2 km of 2.25, 48.70", "dans un rayon de 2 km",
+"more than 5 %", "plus de 5 %" are copied exactly, never guessed.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from tools.places import normalize
+from tools.core.text import fold_text
 
 # theme -> words on the normalised (accent-free, lower-case) text
 THEME_WORDS: dict[str, re.Pattern[str]] = {
@@ -41,7 +41,7 @@ _THRESHOLD = re.compile(r"(?:more than|over|above|exceeds?|beyond|threshold of|t
 
 
 def _plain(text: str) -> str:
-    """Lower case without accents, numbers and their '.', ',' and '%' kept (normalize() drops punctuation)."""
+    """Lower case without accents, numbers and their '.', ',' and '%' kept (fold_text() drops punctuation)."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
     return " ".join(re.sub(r"[’'\u202f\u00a0]", " ", text).split())
@@ -49,7 +49,7 @@ def _plain(text: str) -> str:
 
 def parse_theme(message: str) -> str | None:
     """vegetation | water | built | burned, from the first theme whose words the message uses; None if none."""
-    plain = normalize(message)
+    plain = fold_text(message)
     hits = [(m.start(), name) for name, pattern in THEME_WORDS.items() if (m := pattern.search(plain))]
     return min(hits)[1] if hits else None
 
