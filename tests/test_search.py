@@ -67,9 +67,11 @@ def test_knn_bank_leave_one_out_never_votes_for_itself():
     bank = ClassBank(feats, ["A", "B", "C", "D"])
     assert bank.predict(feats[:1], k=1)[0][0][0] in {"A", "B"}
     assert bank.predict(feats[:1], k=1, exclude=[0])[0][0][0] == "B"
-    assert describe([("Airport", 0.8), ("BareLand", 0.2)], {"water_fraction": 0.05}, "Paris", "2017-05-01").startswith(
-        "aerial image of airport. possibly bare land. 5% water. near Paris. 2017-05-01"
-    )
+    text = describe([("Airport", 0.8), ("BareLand", 0.2)], {"water_fraction": 0.05}, "Paris", "2017-05-01")
+    assert text.startswith("aerial image of airport: runways and taxiways, ")  # what such scenes show, in words
+    assert text.endswith(". possibly bare land. 5% water. near Paris. 2017-05-01")
+    french = describe([("Airport", 0.8), ("BareLand", 0.2)], {"water_fraction": 0.05}, "Paris", lang="fr")
+    assert french == "image aérienne : aéroport. peut-être sol nu. 5% d'eau. près de Paris"
 
 
 def test_side_table_filters_match_chroma_where(tmp_path):

@@ -1,4 +1,4 @@
-"""`sentinelle eval search DIR`: precision@5/@10 of text (EN, FR class names) and image queries on labelled chips."""
+"""`sentinelle eval search DIR`: precision@5/@10 of text (EN/FR class names, EN/FR paraphrases) and image queries."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         "text_en": "text, English class names",
         "text_fr": "text, French class names",
         "text_fr_untranslated": "text, French, no FR->EN vocabulary",
+        "para_en_dev": "paraphrases, English, dev half",
+        "para_fr_dev": "paraphrases, French, dev half",
+        "para_en_heldout": "paraphrases, English, held-out half",
+        "para_fr_heldout": "paraphrases, French, held-out half",
         "image": "image, held-out vectors (LOO)",
         "image_base_only": "image, base features only",
     }

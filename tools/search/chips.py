@@ -104,6 +104,27 @@ def land_cover_facts(red: np.ndarray, green: np.ndarray | None, nir: np.ndarray)
     return facts
 
 
+def rgb_cover_facts(rgb: np.ndarray) -> dict[str, float]:
+    """Shares of green vegetation, dark blue water and bright grey built surfaces, measured on display RGB.
+
+    For chips without a near-infrared band (aerial photos, labelled folders), so their descriptions still say
+    what covers them. Simple per-pixel rules: excess green (2G - R - B) / (R + G + B) > 0.08; dark (mean < 0.4)
+    and bluer than red by 0.03; bright (mean > 0.55) and nearly grey (saturation < 0.15). Coarse, not NDVI/NDWI.
+    """
+    x = np.asarray(rgb, dtype=np.float32)[::2, ::2, :3] / 255.0
+    if x.size == 0:
+        return {}
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    total = r + g + b + 1e-6
+    mean = total / 3.0
+    hi, lo = x.max(axis=-1), x.min(axis=-1)
+    return {
+        "rgb_vegetation_fraction": round(float(((2 * g - r - b) / total > 0.08).mean()), 3),
+        "rgb_water_fraction": round(float(((mean < 0.4) & (b > r + 0.03) & (b >= g - 0.02)).mean()), 3),
+        "rgb_bright_fraction": round(float(((mean > 0.55) & ((hi - lo) / (hi + 1e-6) < 0.15)).mean()), 3),
+    }
+
+
 def _footprint(src: Any, window: tuple[int, int, int, int]) -> list[float] | None:
     """The chip's [west, south, east, north] in EPSG:4326; None when the scene is not georeferenced."""
     from rasterio.windows import Window
@@ -157,6 +178,8 @@ def iter_scene_chips(
                 arr = src.read(read, window=Window(c, r, w, h), out_shape=(len(read), *small))
                 green = arr[1] if idx["green"] else None
                 facts = land_cover_facts(arr[0], green, arr[-1])
+            else:  # no near-infrared: coarse cover shares from the display colours
+                facts = rgb_cover_facts(rgb)
             if with_bands:
                 bands = src.read(window=Window(c, r, w, h)).astype(np.float32)
             yield Chip(
@@ -192,7 +215,7 @@ def iter_labelled_chips(folder: Path, skip: set[str] | None = None) -> Iterator[
         rgb = read_rgb_image(path)
         yield Chip(
             id=cid, scene_id=cid, rgb=rgb, window=(0, 0, rgb.shape[0], rgb.shape[1]),
-            meta={"label": label, "source": str(path)},
+            facts=rgb_cover_facts(rgb), meta={"label": label, "source": str(path)},
         )
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tools.search.lexicon import FR_MARKERS, FR_TERMS
+
 # AID-style class id -> (English phrase, French names). The first French name is the canonical one.
 CLASSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "Airport": ("airport", ("aéroport", "aérodrome", "piste d'atterrissage")),
@@ -103,29 +105,54 @@ def french_name(label: str) -> str:
     return CLASSES[label][1][0] if label in CLASSES else class_phrase(label)
 
 
-def _fr_table() -> list[tuple[str, str]]:
+def _fr_table(terms: bool = False) -> list[tuple[str, str]]:
     pairs = [(fold(fr), en) for en, frs in CLASSES.values() for fr in frs]
     pairs += [(fold(fr), en) for fr, en in FR_WORDS.items()]
+    if terms:  # descriptive words ('bateaux', 'amarrés', 'cuves de pétrole'): French queries only
+        pairs += [(fold(fr), en) for fr, en in FR_TERMS.items() if fold(fr) not in {p for p, _ in pairs}]
     return sorted(pairs, key=lambda p: -len(p[0]))  # longest first: 'zone résidentielle dense' before 'zone'
-
-
-_FR = _fr_table()
-_FR_EN = [en for _fr, en in _FR]
 
 
 def _phrase_re(fr: str) -> str:
     """A French phrase as a regex group, plurals included (gares, forêts, zones résidentielles denses)."""
-    words = r"\s+".join(re.escape(w) + (r"[sx]?" if len(w) > 3 else "") for w in fr.split())
+    words = r"\s+".join(re.escape(w) + (r"[sx]?" if len(w) > 3 else "") for w in fr.split()).replace("'", r"'\s?")
     return r"(?<![\w-])(" + words + r")(?![\w-])"
 
 
-_FR_RE = re.compile("|".join(_phrase_re(fr) for fr, _en in _FR))
+def _compile(table: list[tuple[str, str]]) -> tuple[re.Pattern[str], list[str]]:
+    return re.compile("|".join(_phrase_re(fr) for fr, _en in table)), [en for _fr, en in table]
+
+
+_FR_RE, _FR_EN = _compile(_fr_table())
+_FR_FULL_RE, _FR_FULL_EN = _compile(_fr_table(terms=True))
+_FR_ONLY = {fold(w) for w in FR_TERMS if " " not in w} | {fold(f) for _e, frs in CLASSES.values() for f in frs}
+
+
+_ELISION = re.compile(r"(?<![\w-])(l|d|qu|j|n|s|c)'\s?")
+
+
+def looks_french(query: str) -> bool:
+    """Accents, French glue words, or mostly French scene words ('massif montagneux'): then read it as French."""
+    if re.search(r"[àâçéèêëîïôûùüœ]", query.lower()):
+        return True
+    words = re.findall(r"[a-z]+", fold(query))
+    if any(w in FR_MARKERS for w in words):
+        return True
+    known = sum(1 for w in words if w in _FR_ONLY or w.rstrip("sx") in _FR_ONLY)
+    return bool(words) and 2 * known >= len(words)
 
 
 def to_english(query: str) -> str:
-    """Rewrite French scene-class names and a few glue words in a query to English (English passes through)."""
+    """Rewrite French scene-class names and glue words in a query to English, and for a French query its
+    descriptive words too (`lexicon.FR_TERMS`); English passes through."""
+    french = looks_french(query)
+    pattern, english = (_FR_FULL_RE, _FR_FULL_EN) if french else (_FR_RE, _FR_EN)
     text = " " + re.sub(r"\s+", " ", fold(query)).strip() + " "
-    text = _FR_RE.sub(lambda m: _FR_EN[m.lastindex - 1], text)  # one pass: English output is never re-read
+    if french:  # "l'eau" -> "l' eau": the word after an elision is looked up on its own
+        text = _ELISION.sub(r"\1' ", text)
+    text = pattern.sub(lambda m: english[m.lastindex - 1], text)  # one pass: English output is never re-read
+    if french:
+        text = _ELISION.sub(" ", text)  # elisions left over ("d' ", "qu' ")
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -176,28 +203,52 @@ class ClassBank:
         return out
 
 
+CONCEPTS_IN_DESCRIPTION = 4  # phrases of the main predicted class (2: 0.83 EN dev P@5, 4: 0.91, 6: 0.88)
+_FACT_WORDS = {  # fact key -> (least share worth saying, English words, French words)
+    "vegetation_fraction": (0.0, "vegetation", "de végétation"),
+    "water_fraction": (0.0, "water", "d'eau"),
+    "rgb_vegetation_fraction": (0.5, "green vegetation", "de végétation verte"),
+    "rgb_water_fraction": (0.3, "dark water", "d'eau sombre"),
+    "rgb_bright_fraction": (0.4, "bright built surfaces", "de surfaces bâties claires"),
+}
+
+
 def describe(
     classes: Sequence[tuple[str, float]],
     facts: dict[str, float] | None = None,
     place: str | None = None,
     date: str | None = None,
     platform: str | None = None,
+    lang: str = "en",
 ) -> str:
-    """One English sentence per chip: main class first (what text queries match best), then facts, place, date."""
+    """One sentence per chip: main *predicted* class first with what such scenes show (`lexicon.CONCEPTS`: the
+    words text queries use), then other likely classes, land cover measured on the chip, place, date.
+    English feeds the sentence model; French (`lang='fr'`) is for French answers."""
+    from tools.search.lexicon import CONCEPTS
+
+    fr = lang == "fr"
     parts = []
     if classes:
         main, _p = classes[0]
-        parts.append(f"aerial image of {class_phrase(main)}")
-        others = [class_phrase(c) for c, p in classes[1:] if p >= 0.2]
+        if fr:
+            parts.append(f"image aérienne : {french_name(main)}")
+        else:
+            shows = CONCEPTS.get(main, ())[:CONCEPTS_IN_DESCRIPTION]
+            parts.append(f"aerial image of {class_phrase(main)}" + (": " + ", ".join(shows) if shows else ""))
+        others = [french_name(c) if fr else class_phrase(c) for c, p in classes[1:] if p >= 0.2]
         if others:
-            parts.append("possibly " + " or ".join(others))
-    facts = facts or {}
-    if "vegetation_fraction" in facts:
-        parts.append(f"{facts['vegetation_fraction'] * 100:.0f}% vegetation")
-    if "water_fraction" in facts:
-        parts.append(f"{facts['water_fraction'] * 100:.0f}% water")
+            parts.append(("peut-être " + " ou ".join(others)) if fr else ("possibly " + " or ".join(others)))
+    cover = [
+        f"{facts[key] * 100:.0f}% {words[2] if fr else words[1]}"
+        for key, words in _FACT_WORDS.items()
+        if facts and key in facts and facts[key] >= words[0]
+    ]
+    if cover:
+        parts.append(", ".join(cover))
     if place:
-        parts.append(f"near {place}")
+        parts.append(f"{'près de' if fr else 'near'} {place}")
     if date or platform:
         parts.append(" ".join(x for x in (platform, date) if x))
-    return ". ".join(parts) if parts else "aerial image"
+    if parts:
+        return ". ".join(parts)
+    return "image aérienne" if fr else "aerial image"

@@ -5,11 +5,15 @@ trained on labelled scenes, every vector is made out-of-fold (`out_of_fold_vecto
 and the descriptions' classes are that out-of-fold probe's.
 
 Text queries are the class names in English and in French (one query per class, the classes' own chips are the
-relevant results); image queries are every image against all others (leave-one-out).
+relevant results), and paraphrases: needs in an analyst's words ("planes parked beside a runway", "cuves de
+pétrole"), 4 EN + 4 FR per class from `eval_queries/paraphrases.jsonl`, scored apart for the dev half (looked at
+while tuning) and the held-out half (see `eval_queries/README.md`). Image queries are every image against all
+others (leave-one-out).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +29,13 @@ from tools.search.indexer import index_labelled, index_out_of_fold
 from tools.search.query import search_chips
 
 KS = (5, 10)
+PARAPHRASES = Path(__file__).parent / "eval_queries" / "paraphrases.jsonl"
+
+
+def load_paraphrases(path: Path = PARAPHRASES) -> list[dict[str, str]]:
+    """The paraphrase queries: dicts with `class`, `lang` ('en'/'fr'), `split` ('dev'/'heldout') and `query`."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def _precision(labels: list[str], want: str) -> dict[str, float]:
@@ -74,6 +85,7 @@ def evaluate_folder(
             out[lang] = _mean(rows)
         out["text_query_ms"] = round((time.perf_counter() - t0) * 1000 / (2 * len(classes)), 2)
         out["text_fr_untranslated"] = _untranslated_fr(index, classes)
+        out.update(paraphrase_scores(index, classes, per_class))
         rows = []
         t0 = time.perf_counter()
         for i, cid in enumerate(table.ids):
@@ -90,6 +102,24 @@ def evaluate_folder(
         out["per_class"] = per_class
         progress(1.0, "evaluation done")
         return out
+
+
+def paraphrase_scores(
+    index: ChipIndex, classes: list[str], per_class: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Mean P@k of the paraphrase queries of the folder's classes, per language and split ('para_en_dev', ...)."""
+    groups: dict[str, list[dict[str, float]]] = {}
+    for row in load_paraphrases():
+        if row["class"] not in classes:
+            continue
+        hits, _ = search_chips(query=row["query"], k=max(KS), index=index)
+        score = _precision([h.metadata.get("label") for h in hits], row["class"])
+        groups.setdefault(f"para_{row['lang']}_{row['split']}", []).append(score)
+        if per_class is not None:
+            per_class.setdefault(row["class"], {}).setdefault("paraphrases", []).append(
+                {"query": row["query"], "split": row["split"], **score}
+            )
+    return {key: _mean(rows) for key, rows in sorted(groups.items())}
 
 
 def _loo_scores(vectors: np.ndarray, labels_in_order: list[str]) -> dict[str, float]:

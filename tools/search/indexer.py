@@ -157,8 +157,10 @@ def write_batch(
     for chip, cls in zip(chips, classes, strict=True):
         item = items.get(chip.scene_id)
         meta = chip_metadata(chip, item, cls, encoder_name)
+        where = (meta.get("place"), meta.get("date"), meta.get("constellation"))
+        meta["description_fr"] = describe(cls, chip.facts, *where, lang="fr")  # for French answers
         metas.append(meta)
-        docs.append(describe(cls, chip.facts, meta.get("place"), meta.get("date"), meta.get("constellation")))
+        docs.append(describe(cls, chip.facts, *where))
     index.add([c.id for c in chips], vectors, embed_texts(docs), metas, docs)
 
 

@@ -192,12 +192,25 @@ def search_chips(
         vector, kind = text_vector(english, index)
         info.update(mode="text", query_en=english, classes=mentioned_classes(query))
         hits = index.query(vector, k * 3 + 10, filters, kind)
-        if kind == "txt":  # many chips share a description: among equal scores, the surest classification first
-            hits.sort(key=lambda h: (round(h.score, 3), float(h.metadata.get("class_score", 0.0))), reverse=True)
+        if kind == "txt":
+            hits = _rerank_by_scene_type(hits, english, info)
         hits = hits[:k]
     else:
         raise BadInputError("give a text query or an image")
     return hits, info
+
+
+def _rerank_by_scene_type(hits: list[Hit], english: str, info: dict[str, Any]) -> list[Hit]:
+    """Description hits re-ranked by how much of each chip's predicted scene type the query asks for
+    (`tools.search.concepts`); many chips share a description: among equal scores, the surest classification first."""
+    from tools.search.concepts import RERANK_WEIGHT, class_agreement, query_classes
+
+    wanted = query_classes(english)
+    info["query_scene_types"] = [[c, round(p, 3)] for c, p in sorted(wanted.items(), key=lambda x: -x[1])[:3]]
+    for hit in hits:
+        hit.score = float(hit.score) + RERANK_WEIGHT * class_agreement(wanted, hit.metadata)
+    hits.sort(key=lambda h: (round(h.score, 3), float(h.metadata.get("class_score", 0.0))), reverse=True)
+    return hits
 
 
 def _hit_row(rank: int, hit: Hit, items: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +232,7 @@ def _hit_row(rank: int, hit: Hit, items: dict[str, Any]) -> dict[str, Any]:
         "class": m.get("class"),
         "class_name": class_phrase(m["class"]) if m.get("class") else None,
         "description": hit.document,
+        "description_fr": m.get("description_fr"),
         "thumbnail": thumb or m.get("source"),
     }
 
@@ -380,6 +394,8 @@ def find_scenes(
     }
     if info.get("query_en"):
         facts["query_en"] = info["query_en"]
+    if info.get("query_scene_types"):
+        facts["query_scene_types"] = info["query_scene_types"]
     return ToolResult(tool="find_scenes", facts=facts, layers=layers, model=_model_name(index, info["mode"]))
 
 
