@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = ["single_date_all_s2_p4", "single_date_all_s2_p8", "two_dates_all_s2_p4", "single_date_rgb_only_p4"]
 INPUTS = ["s_t_x", "sp_x", "t_x", "st_x", "s_t_m", "sp_m", "t_m", "st_m", "months"]
 # (regime, tile px fed to the encoder, patch, core px per tile at full resolution, reference case giving the mask)
-# vhr: 128 px tiles with 32 px overlap, average-pooled x4 before encoding (tools/change/features.py REGIMES).
+# vhr: 128 px tiles with 32 px overlap, average-pooled x4 before encoding (tools/change/band_features.py REGIMES).
 REGIMES = [("s2", 64, 8, 48, "single_date_all_s2_p8"), ("vhr", 32, 4, 64, "single_date_rgb_only_p4")]
 
 

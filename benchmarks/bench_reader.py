@@ -45,7 +45,7 @@ def _knn_scores(train: np.ndarray, labels: np.ndarray, classes: list[str], query
 def _accuracy(rows, images) -> dict[str, tuple[float, float]]:
     from sklearn.model_selection import StratifiedKFold
 
-    from tools.features import embed_rgb
+    from tools.image_features import embed_rgb
     from tools.reader import bank
 
     labels = np.array([r.label for r in rows])
@@ -76,7 +76,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from tools.features import embed_rgb, get_model
+    from tools.image_features import embed_rgb, get_model
     from tools.reader import bank, read_image
 
     source = bank.default_source()

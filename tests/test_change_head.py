@@ -12,8 +12,8 @@ import torch
 from rasterio.errors import NotGeoreferencedWarning
 
 from assistant.errors import BadInputError
+from tools.change.accuracy import ab_pairs, confusion, metrics, oscd_pairs, read_label
 from tools.change.bands import band_map_from_count
-from tools.change.evaluate import ab_pairs, confusion, metrics, oscd_pairs, read_label
 from tools.change.head import head_path, load_head
 from tools.change.pipeline import run_change
 from tools.change.training import fit_head, pair_features

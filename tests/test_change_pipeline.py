@@ -15,7 +15,7 @@ from rasterio.windows import from_bounds
 from rio_cogeo.cogeo import cog_validate
 
 from assistant.errors import BadInputError
-from tools.change.evaluate import confusion, metrics, read_label
+from tools.change.accuracy import confusion, metrics, read_label
 from tools.change.pipeline import run_change
 from tools.data import geodata_path
 
@@ -77,7 +77,7 @@ def test_oscd_city_writes_cogs_on_before_grid_and_wgs84_polygons(paris_crop, tmp
 
 def test_levir_pairs_pixel_grid_beat_chance(tmp_path):
     """Zero-shot on the LEVIR pairs: outputs on the pixel grid, and change found better than at random."""
-    from tools.change.evaluate import ab_pairs
+    from tools.change.accuracy import ab_pairs
 
     total = np.zeros(4, int)
     positives = 0
@@ -192,7 +192,7 @@ def test_cloud_masking_excludes_pixels_when_bands_allow(tmp_path):
 def test_landsat_sampled_references_scored_with_per_date_scaling(tmp_path):
     """Taizhou (Landsat-7, 2000 -> 2003, hazier first date): only the sampled reference pixels are scored, and
     standardising each date on its own finds the changes that pooled scaling missed (F1 0.26 before)."""
-    from tools.change.evaluate import labelled_pixels, sampled_pairs
+    from tools.change.accuracy import labelled_pixels, sampled_pairs
 
     pairs = {p.name: p for p in sampled_pairs(geodata_path("landsat-cd-taizhou-nanjing"))}
     assert set(pairs) == {"Taizhou", "Nanjing"}

@@ -1,6 +1,6 @@
 """Facts about a scene that are not in its pixels: Landsat MTL sidecars, places from folder names and tables.
 
-Ingest (`tools/catalog.py`) asks here; nothing in this module reads rasters. Sensor bands and dates from names
+Ingest (`tools/catalog/`) asks here; nothing in this module reads rasters. Sensor bands and dates from names
 are `tools/rasters/sensors.py` and `tools/rasters/dates.py`. Each parser returns None when it
 cannot tell, so that the next source of facts can be tried.
 """

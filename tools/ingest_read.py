@@ -4,7 +4,7 @@ A scene is one raster file (GeoTIFF/COG, ENVI, JPEG/PNG) or a folder of per-band
 (Sentinel-2 `*_B01.tif ... *_B12.tif`, Landsat `*_B1.tif ... + MTL.txt`). Files are opened by
 `tools.rasters.open_raster` (format, size and safety checks from the header), per-band products are stacked onto
 the finest grid, and dates, places and sensor facts are gathered (`tools/rasters/`, `tools/ingest_facts.py`).
-Writing the COG and the STAC Item is `tools/catalog.py`'s job.
+Writing the COG and the STAC Item is `tools/catalog/`'s job.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class _HeadPicker:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from tools.change.evaluate import ab_pairs, evaluate, oscd_pairs, sampled_pairs
+    from tools.change.accuracy import ab_pairs, evaluate, oscd_pairs, sampled_pairs
     from tools.data import geodata_path
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

@@ -158,7 +158,7 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class GalileoEncoder(nn.Module):
+class GalileoPatchEncoder(nn.Module):
     """Galileo encoder. Inputs are channels-last; masks are 1 where a group is absent/masked."""
 
     def __init__(self, cfg: GalileoConfig = SIZES["nano"]) -> None:
@@ -294,10 +294,10 @@ class GalileoEncoder(nn.Module):
         return out.scatter(1, order[..., None].expand(b, length, d), tokens)
 
 
-def load_encoder(weights: Path, config: Path | None = None, size: str = "nano") -> GalileoEncoder:
+def load_encoder(weights: Path, config: Path | None = None, size: str = "nano") -> GalileoPatchEncoder:
     """Builds the encoder from a config (or a known size) and loads a published state dict."""
     cfg = GalileoConfig.from_json(config) if config and Path(config).exists() else SIZES[size]
-    model = GalileoEncoder(cfg)
+    model = GalileoPatchEncoder(cfg)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state = {k.replace(".backbone", ""): v for k, v in state.items()}
     model.load_state_dict(state)

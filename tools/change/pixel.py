@@ -135,7 +135,7 @@ def pixel_features(x1: np.ndarray, x2: np.ndarray, bm: BandMap, stats: ImageStat
 
 def _effnet_maps(rgb: np.ndarray) -> dict[str, torch.Tensor]:
     """(N, H, W, 3) inputs in about [-1, 1] -> EfficientNet-Lite0 activations at the ends of EFFNET_STAGES."""
-    from tools.features import get_model
+    from tools.image_features import get_model
 
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))).float()
     with torch.inference_mode():

@@ -64,14 +64,14 @@ def load_rgb(path: Path) -> np.ndarray:
 
 def embed(images: Sequence[np.ndarray]) -> np.ndarray:
     """The scene descriptor the probe predicts from (multi-stage features averaged over 4 flip views)."""
-    from tools.features import embed_views
+    from tools.image_features import embed_views
 
     return embed_views(images, tta=True, levels=True)
 
 
 def embed_training(images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(averaged descriptors (N, D), per-view descriptors (N, 4, D)): the probe trains on every view."""
-    from tools.features import embed_views
+    from tools.image_features import embed_views
 
     return embed_views(images, tta=True, levels=True, per_view=True)
 
@@ -196,7 +196,7 @@ def _centre(features: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 def bank_key(rows: list[Exemplar]) -> str:
-    from tools.features import model_fingerprint
+    from tools.image_features import model_fingerprint
 
     digest = hashlib.sha256()
     for row in rows:

@@ -1,10 +1,11 @@
 """Pluggable chip encoders: one small interface so the index does not care which model made a vector.
 
 The offline default, `efficientnet-lite0-scenes`, is EfficientNet-Lite0 (shared with the reader through
-`tools.features`) multi-stage features, randomly projected, joined with the reader's scene-type probe probabilities
-(see `SceneProbeEncoder` for why and what it scores); `efficientnet-lite0` is the plain ImageNet head. Galileo pooled
-features (multispectral, from the change engineer's `tools.change.galileo`) and CLIP-family models (online, with a
-text tower) plug in behind the same `ImageEncoder` protocol; each index collection is tied to one encoder name.
+`tools.image_features`) multi-stage features, randomly projected, joined with the reader's scene-type probe
+probabilities (see `SceneProbeEncoder` for why and what it scores); `efficientnet-lite0` is the plain ImageNet head.
+Galileo pooled features (multispectral, from the change engineer's `tools.change.galileo`) and CLIP-family models
+(online, with a text tower) plug in behind the same `ImageEncoder` protocol; each index collection is tied to one
+encoder name.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _l2(x: np.ndarray) -> np.ndarray:
 
 
 class EfficientNetEncoder:
-    """ImageNet EfficientNet-Lite0 pooled features via the shared `tools.features.embed_rgb`."""
+    """ImageNet EfficientNet-Lite0 pooled features via the shared `tools.image_features.embed_rgb`."""
 
     name = RAW_ENCODER
     needs_bands = False
@@ -56,18 +57,18 @@ class EfficientNetEncoder:
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         if not len(images):
             return np.zeros((0, 0), dtype=np.float32)
-        from tools.features import embed_rgb
+        from tools.image_features import embed_rgb
 
         return _l2(embed_rgb(list(images)))
 
 
-class GalileoEncoder:
+class GalileoChipEncoder:
     """Galileo-nano pooled tokens of a multispectral chip, with the change engineer's model and band mapping.
 
     Chips come as (bands, H, W) raw values in the catalog band order (13 bands = Sentinel-2; other counts mapped by
     `tools.change.bands.band_map_from_count`), are normalised per chip (`fit_scaling`, `to_galileo`), average-pooled
     to 64 x 64 pixels (8 x 8 patches of 8 px: a 256 px chip costs one small forward pass), encoded with the visible
-    band groups (`tools.change.features.embed`) and mean-pooled over patches.
+    band groups (`tools.change.band_features.embed`) and mean-pooled over patches.
     """
 
     name = "galileo-nano"
@@ -76,7 +77,7 @@ class GalileoEncoder:
 
     def __init__(self) -> None:
         try:
-            from tools.change.features import REGIMES, embed
+            from tools.change.band_features import REGIMES, embed
             from tools.change.job import get_encoder as galileo
         except ModuleNotFoundError as exc:
             raise ModelUnavailableError("the Galileo encoder (tools.change) is not installed") from exc
@@ -160,7 +161,7 @@ class SceneProbeEncoder:
     Why: ImageNet features alone rank AID scenes poorly (image P@5 0.55 on the 300-image sample); a linear probe
     trained on labelled scenes knows which feature directions separate scene types. The vector joins
     - a fixed, seeded random orthonormal projection (1984 -> 256) of the single-view multi-stage descriptor
-      (`tools.features.embed_views(levels=True)`): general visual similarity, data-independent, 7x smaller;
+      (`tools.image_features.embed_views(levels=True)`): general visual similarity, data-independent, 7x smaller;
     - the probe's class probabilities (temperature 0.5), L2-normalised, weight w = 2 in the cosine.
     Cosine on the joined vector is (raw + w * probe agreement) / (1 + w). The probe is the reader's
     (`tools.reader.bank`: logistic regression on flipped views of the labelled exemplars, by default the AID sample),
@@ -191,7 +192,7 @@ class SceneProbeEncoder:
     @staticmethod
     def base(images: Sequence[np.ndarray]) -> np.ndarray:
         """Single-view multi-stage descriptors (N, 1984): what the probe and the projection read."""
-        from tools.features import embed_views
+        from tools.image_features import embed_views
 
         return embed_views(list(images), tta=False, levels=True)
 
@@ -247,7 +248,7 @@ def _scenes_key(source: str, labels_mtime_ns: int, labels_size: int) -> str:
     import hashlib
     from pathlib import Path
 
-    from tools.features import LEVELS_DIM
+    from tools.image_features import LEVELS_DIM
     from tools.reader.bank import bank_key, read_labels
 
     try:
@@ -275,7 +276,7 @@ def _load_encoder(name: str) -> ImageEncoder:
     if name == RAW_ENCODER:
         return EfficientNetEncoder()
     if name == "galileo-nano":
-        return GalileoEncoder()
+        return GalileoChipEncoder()
     if has_text_tower(name):  # the CLIP family
         return ClipEncoder(*name.split(":", 1)[1:])
     raise BadInputError(f"unknown encoder '{name}' ({SCENES_ENCODER}, {RAW_ENCODER}, galileo-nano, clip[:hub-id])")

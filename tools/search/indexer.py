@@ -60,7 +60,7 @@ def _reader_bank(encoder: str) -> ClassBank | None:
             return None  # never trigger the reader's (slow) bank build from the indexer
         clf = module.get_classifier()
         features, labels = np.asarray(clf.features, np.float32), [str(x) for x in clf.labels]
-        from tools.features import FEATURE_DIM
+        from tools.image_features import FEATURE_DIM
     except Exception:  # noqa: BLE001 - absent or different API: fall back to our own bank
         return None
     if encoder != RAW_ENCODER or features.ndim != 2 or features.shape[1] != FEATURE_DIM:

@@ -85,7 +85,7 @@ def out_of_fold_vectors(chips: list[Any], folds: int = FOLDS, progress: Progress
 
 def _bank_extra(exclude_hashes: set[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The default exemplar bank (the reader's) minus images whose content is in the evaluated folder."""
-    from tools.features import LEVELS_DIM
+    from tools.image_features import LEVELS_DIM
 
     empty = np.zeros((0, LEVELS_DIM), np.float32), np.zeros((0, 4, LEVELS_DIM), np.float32), []
     try:

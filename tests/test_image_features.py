@@ -22,7 +22,7 @@ def images():
 
 
 def test_weights_see_shores_in_beach_scenes():
-    from tools.features import classify_imagenet
+    from tools.image_features import classify_imagenet
 
     shore = {975, 976, 977, 978}  # ImageNet lakeside, promontory, sandbar, seashore
     beaches = sorted((geodata_path("aid-scenes") / "Beach").glob("*.jpg"))
@@ -32,7 +32,7 @@ def test_weights_see_shores_in_beach_scenes():
 
 
 def test_embed_rgb_contract(images):
-    from tools.features import FEATURE_DIM, embed_rgb
+    from tools.image_features import FEATURE_DIM, embed_rgb
 
     feats = embed_rgb(images + [images[0][:40, :70]])
     assert feats.shape == (4, FEATURE_DIM) and feats.dtype == np.float32
@@ -44,7 +44,7 @@ def test_embed_rgb_contract(images):
 
 
 def test_levels_and_tta(images):
-    from tools.features import LEVELS_DIM, embed_views
+    from tools.image_features import LEVELS_DIM, embed_views
 
     feats = embed_views(images, tta=True, levels=True)
     assert feats.shape == (3, LEVELS_DIM)
@@ -54,7 +54,7 @@ def test_levels_and_tta(images):
     assert np.all(np.sum(single * feats, axis=1) > 0.9)  # views of one scene agree
 
 def test_threads_share_one_model(images):
-    from tools.features import embed_rgb, get_model
+    from tools.image_features import embed_rgb, get_model
 
     results: dict[int, np.ndarray] = {}
 

@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from tools.change.bands import BandMap
-from tools.change.galileo import GalileoEncoder
+from tools.change.galileo import GalileoPatchEncoder
 
 
 @dataclass(frozen=True)
 class Regime:
-    """Processing settings for one kind of imagery (chosen by measurement, see evaluate.py)."""
+    """Processing settings for one kind of imagery (chosen by measurement, see accuracy.py)."""
 
     name: str
     patch_size: int
@@ -59,7 +59,8 @@ def _group_index(visible: tuple[str, ...]) -> list[int]:
 
 
 def embed(
-    encoder: GalileoEncoder, x: np.ndarray, months: np.ndarray, bm: BandMap, regime: Regime, input_res_m: float = 10.0
+    encoder: GalileoPatchEncoder, x: np.ndarray, months: np.ndarray, bm: BandMap, regime: Regime,
+    input_res_m: float = 10.0,
 ) -> torch.Tensor:
     """(B, T, T, 13) normalised bands -> (B, T/(p*d), T/(p*d), D) mean token of the visible groups per patch."""
     b, h, w, _ = x.shape
