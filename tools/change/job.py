@@ -15,13 +15,14 @@ import torch
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from tools.change.band_features import Regime, choose_regime, embed, galileo_distances
 from tools.change.bands import BandMap, common_bands, fit_scaling, month_index, to_galileo
 from tools.change.cva import cva_score
+from tools.change.features import Regime, choose_regime, embed, galileo_distances
 from tools.change.head import ChangeHead, head_fits, head_path, load_head
 from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
 from tools.change.sources import AlignedReader, Grid, Source, check_overlap, open_source
 from tools.core.errors import BadInputError
+from tools.core.results import ProgressCallback, no_progress
 
 METHODS = ("zeroshot", "head", "cva")
 
@@ -66,15 +67,20 @@ def prepare(
     head: object | None = None,
     window: tuple[int, int, int, int] | None = None,
     head_source: Callable[[str], ChangeHead | None] = load_head,
+    progress: ProgressCallback = no_progress,
 ) -> ChangeJob:
     """Opens both inputs, checks they overlap, maps their bands onto shared Galileo bands, fits scaling.
 
     `window` (col, row, width, height) restricts the job to part of the before grid (georeferenced inputs).
     Unless given, the head is `head_source(regime)`: the cached one by default; the pipeline passes
     `tools.change.training.load_or_train_head` for method 'head', which fits a missing one first.
+    `progress` goes from 0 to 1 over these steps (reading the overviews of large scenes takes most of it).
     """
+    progress(0.0, "opening the before image")
     b = before if isinstance(before, Source) else open_source(before)
+    progress(0.1, "opening the after image")
     a = after if isinstance(after, Source) else open_source(after)
+    progress(0.2, "checking the overlap and the shared bands")
     if window is not None:
         if not b.grid.georeferenced:
             raise BadInputError("a window can only be given for georeferenced images")
@@ -90,12 +96,18 @@ def prepare(
         raise BadInputError("the two images share no usable bands (need at least red, green and blue)")
     regime = choose_regime(bm1, b.grid.pixel_size_m())
     with AlignedReader(b, b.grid) as r1, AlignedReader(a, b.grid) as r2:
-        o1, o2 = r1.read_overview(), r2.read_overview()
+        progress(0.25, "reading an overview of the before image")
+        o1 = r1.read_overview()
+        progress(0.45, "reading an overview of the after image, aligned on the before grid")
+        o2 = r2.read_overview()
+    progress(0.65, "fitting the band scaling of both dates")
     fit_scaling([bm1, bm2], [o1, o2], per_date=regime.per_date_scaling)
+    progress(0.7, "measuring the image statistics of both dates")
     stats = image_stats(to_galileo(o1[:, :, None], bm1), to_galileo(o2[:, :, None], bm2), bm1)
     if method not in (*METHODS, "auto"):
         raise BadInputError(f"unknown method '{method}': use one of auto, {', '.join(METHODS)}")
     if method in ("auto", "head") and head is None:
+        progress(0.75, f"loading the change head ({regime.name})")
         head = head_source(regime.name)  # its bands are checked below
         if head is None and method == "head":
             raise BadInputError(

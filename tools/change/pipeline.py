@@ -8,6 +8,7 @@ mask and the polygons. Memory depends on the tile and block sizes, not on the sc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import tempfile
 import time
@@ -43,6 +44,13 @@ SCORE_RANGE = {"zeroshot": 1.0, "cva": 6.0, "head": 1.0}
 NODATA_MASK = 255
 OUTPUT_FILES = ("score.tif", "mask.tif", "changes.geojson", "summary.json")  # what run_change writes
 GDAL_CACHE_MB = 128
+# Where each stage of a run lies on the 0..1 progress scale (the tiles take most of the time).
+PREPARED, CLOUDS_DONE, TILES_START, TILES_END, POLYGONS_END, SCORE_COG_END = 0.06, 0.08, 0.09, 0.84, 0.92, 0.96
+
+
+def stage(progress: ProgressCallback, lo: float, hi: float) -> ProgressCallback:
+    """`progress` for one stage of a run: the stage's own 0..1 mapped onto lo..hi of the whole."""
+    return lambda fraction, message: progress(lo + (hi - lo) * min(max(float(fraction), 0.0), 1.0), message)
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -94,9 +102,11 @@ def run_change(
 
 def _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds) -> dict:
     t0 = time.perf_counter()
-    progress(0.0, "opening images")
-    head_source = load_or_train_head if method == "head" else load_head
-    job = prepare(before, after, method, encoder_size, head, window, head_source=head_source)
+    prep = stage(progress, 0.0, PREPARED)
+    head_source = load_head
+    if method == "head":  # a missing head is fitted first (minutes): its progress is the last part of preparing
+        head_source = functools.partial(load_or_train_head, progress=stage(prep, 0.75, 1.0))
+    job = prepare(before, after, method, encoder_size, head, window, head_source=head_source, progress=prep)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     grid, regime = job.grid, job.regime
@@ -118,14 +128,20 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                 if cloud_bands(job.bms[0]) is None:
                     cloud_info["reason"] = "needs Sentinel-2 reflectance in blue, green, red and NIR"
                 else:
-                    progress(0.02, "masking clouds and shadows")
                     for k, (reader, bm) in enumerate(((r1, job.bms[0]), (r2, job.bms[1]))):
+                        progress(PREPARED + (CLOUDS_DONE - PREPARED) * k / 2,
+                                 f"masking clouds and shadows of date {k + 1}")
                         path = Path(tmp) / f"clouds_{k}.tif"
                         cloud_info[f"date{k + 1}_cloud_pixels"] = write_cloud_mask(reader, bm, grid, path)
                         cloud_readers.append(stack.enter_context(open_raster(path)))
                     cloud_info["applied"] = True
             dst = stack.enter_context(rasterio.open(tmp_score, "w", **grid.profile("float32", float("nan"))))
             done = 0
+            if job.method != "cva":
+                progress(CLOUDS_DONE, f"loading the Galileo-{job.encoder_size} encoder")
+                get_encoder(job.encoder_size)
+            what = "scoring tiles" if job.method == "cva" else "encoding and scoring tiles"
+            progress(TILES_START, f"{what}: 0/{len(cores)}")
             for batch in _batches(cores, batch_size(regime.batch)):
                 raw1 = np.stack([read_padded(r1, w, grid, regime) for w in batch])
                 raw2 = np.stack([read_padded(r2, w, grid, regime) for w in batch])
@@ -145,15 +161,17 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                     n_valid += v.size
                     hist += np.histogram(np.clip(v, 0, hi), bins=edges)[0]
                 done += len(batch)
-                progress(0.05 + 0.8 * done / len(cores), f"scored {done}/{len(cores)} tiles")
+                progress(TILES_START + (TILES_END - TILES_START) * done / len(cores), f"{what}: {done}/{len(cores)}")
         if threshold is None:
             threshold = job.head.threshold if job.method == "head" else otsu_threshold(hist, edges)
-        progress(0.88, "thresholding and polygonising")
         tmp_mask = Path(tmp) / "mask.tif"
-        poly = polygonize_mask(tmp_score, tmp_mask, grid, threshold, regime.min_pixels, BLOCK)
+        poly = polygonize_mask(tmp_score, tmp_mask, grid, threshold, regime.min_pixels, BLOCK,
+                               progress=stage(progress, TILES_END, POLYGONS_END))
+        progress(POLYGONS_END, "writing the change score as a Cloud-Optimised GeoTIFF")
         to_cog(tmp_score, out_dir / "score.tif")
+        progress(SCORE_COG_END, "writing the change mask as a Cloud-Optimised GeoTIFF")
         to_cog(tmp_mask, out_dir / "mask.tif")
-    progress(0.97, "writing summary")
+    progress(0.99, "writing the polygons and the summary")
     summary = _summary(job, poly, threshold, n_valid, out_dir, time.perf_counter() - t0)
     summary["clouds"] = cloud_info
     summary["caveats"] = caveats(summary)

@@ -23,6 +23,7 @@ from shapely.ops import unary_union
 from shapely.strtree import STRtree
 
 from tools.change.sources import Grid
+from tools.core.results import ProgressCallback, no_progress
 from tools.rasters.open import open_raster
 
 MAX_FEATURES = 3000
@@ -46,8 +47,11 @@ def pixel_area_m2(grid: Grid) -> float | None:
 
 
 def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: float, min_pixels: int,
-                    block: int = 1024) -> dict:
-    """Writes the uint8 mask (1 change, 0 no change, 255 no data) and returns polygons and counts."""
+                    block: int = 1024, progress: ProgressCallback = no_progress) -> dict:
+    """Writes the uint8 mask (1 change, 0 no change, 255 no data) and returns polygons and counts (`progress`: one
+    call per block, then one before the patches cut by block edges are merged)."""
+    n_blocks = len(range(0, grid.height, block)) * len(range(0, grid.width, block))
+    done = 0
     parts: list[tuple[object, float, int]] = []
     border: list[tuple[object, float, int]] = []
     top: list[int] = []  # pixel counts of the largest interior patches kept as polygons (min-heap)
@@ -57,6 +61,8 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
         for r in range(0, grid.height, block):
             for c in range(0, grid.width, block):
                 w = Window(c, r, min(block, grid.width - c), min(block, grid.height - r))
+                progress(0.9 * done / n_blocks, f"thresholding and drawing change patches: block {done + 1}/{n_blocks}")
+                done += 1
                 sc = src.read(1, window=w)
                 valid = np.isfinite(sc)
                 ch = valid & (np.nan_to_num(sc, nan=-np.inf) > threshold)
@@ -105,6 +111,7 @@ def polygonize_mask(score_path: Path, mask_path: Path, grid: Grid, threshold: fl
                             heapq.heappop(top)
                 if len(parts) > 2 * MAX_FEATURES:
                     parts = sorted(parts, key=lambda p: -p[2])[:MAX_FEATURES]
+    progress(0.9, "joining the change patches cut by block edges")
     merged = [(g.simplify(tolerance, preserve_topology=True), v, n) for g, v, n in _merge_border(border)]
     return _to_geojson(parts + merged, grid, changed, interior + len(merged))
 

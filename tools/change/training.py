@@ -26,6 +26,7 @@ from tools.change.head import (
 from tools.change.job import prepare, read_padded, score_batch, tile_windows, valid_pixels
 from tools.change.labels import Pair, ab_pairs, confusion, metrics, oscd_pairs, read_label
 from tools.change.sources import AlignedReader
+from tools.core.results import ProgressCallback, no_progress
 
 
 def dev_pairs(regime: str) -> list[Pair]:
@@ -233,13 +234,22 @@ def train_head(
     return head
 
 
-def load_or_train_head(regime: str, bm=None) -> ChangeHead | None:
+def load_or_train_head(regime: str, bm=None, progress: ProgressCallback = no_progress) -> ChangeHead | None:
     """The cached head for a regime, fitted first (once, without validation) when none can be read; None when it
-    cannot be had here (no development pairs) or is not usable for `bm`."""
+    cannot be had here (no development pairs) or is not usable for `bm`. A fit takes minutes: `progress` hears
+    of each development pair read."""
     head = cached_head(regime)
     if head is None and regime in ("s2", "vhr"):
+        n_pairs = max(len(dev_pairs(regime)), 1)
+        read = [0]
+
+        def pair_read(message: str) -> None:
+            read[0] += 1
+            progress(min(read[0] / n_pairs, 1.0) * 0.9, f"fitting the change head (first use): {message}")
+
+        progress(0.0, f"fitting the change head (first use): reading {n_pairs} labelled pairs")
         try:
-            head = train_head(regime, validate=False, progress=lambda m: None)
+            head = train_head(regime, validate=False, progress=pair_read)
         except Exception:  # no development data here: zero-shot fallback
             return None
     return usable_head(head, regime, bm)
