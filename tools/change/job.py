@@ -15,9 +15,9 @@ import torch
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
+from tools.change.band_features import Regime, choose_regime, embed, galileo_distances
 from tools.change.bands import BandMap, common_bands, fit_scaling, month_index, to_galileo
 from tools.change.cva import cva_score
-from tools.change.features import Regime, choose_regime, embed, galileo_distances
 from tools.change.head import ChangeHead, head_fits, head_path, load_head
 from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
 from tools.change.sources import AlignedReader, Grid, Source, check_overlap, open_source
