@@ -48,13 +48,21 @@ def text_chunks(text: str, size: int = 24) -> Iterator[str]:
 def availability_hint(tool: str, args: dict[str, Any], language: str) -> str | None:
     """When a search found nothing for a place/date: which dates the catalog does hold there (or that it holds none)."""
     place = args.get("place")
-    if tool not in ("find_scenes", "detect_change") or not place:
+    site = tool == "measure_theme" and args.get("lon") is not None and args.get("lat") is not None
+    if tool not in ("find_scenes", "detect_change", "measure_theme") or not (place or site):
         return None
     try:
         from tools.catalog import open_catalog
         from tools.places import resolve_place
 
-        bbox = resolve_place(place).bbox
+        if site:  # a site watch: the scenes over its buffer
+            from tools.services.areas import site_polygon
+
+            lon, lat = float(args["lon"]), float(args["lat"])
+            bbox = list(site_polygon(lon, lat, float(args.get("radius_km") or 1.0)).bounds)
+            place = place or f"{lon:.4f}, {lat:.4f}"
+        else:
+            bbox = resolve_place(place).bbox
         items = open_catalog().search(bbox=bbox)
     except Exception as exc:  # noqa: BLE001 - a hint is optional
         log.info("no availability hint: %s", exc)

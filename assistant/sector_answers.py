@@ -44,6 +44,8 @@ def measure_values(facts: dict[str, Any], args: dict[str, Any], language: str) -
     values["changed_percent_label"] = fmt_percent(float(facts.get("changed_percent") or 0.0), language)
     by_theme: dict[str, dict[str, Any]] = facts.get("by_theme") or {}
     values["formula_label"] = "; ".join(f.get("formula", "") for f in by_theme.values())
+    burned_only = bool(by_theme) and all("series" not in f for f in by_theme.values())
+    values["maps_label"] = render(TEMPLATE, "maps_burned" if burned_only else "maps_lossgain", language)
     site = facts.get("radius_km") is not None
     if site:
         values["radius_label"] = fmt_number(float(facts["radius_km"]), language, 1).rstrip("0").rstrip(".,") + " km"
@@ -60,6 +62,12 @@ def measure_values(facts: dict[str, Any], args: dict[str, Any], language: str) -
                                        values)
     if facts.get("resolution_m"):
         values["resolution_label"] = f"{fmt_number(float(facts['resolution_m']), language)} m"
+    clouds = facts.get("clouds") or {}
+    if clouds:
+        values["cloud_masked_km2_label"] = km2_label(clouds.get("masked_km2") or 0.0, language)
+        left_out = clouds.get("dates_left_out") or []
+        values["cloud_dates_label"] = render(TEMPLATE, "cloud_dates", language,
+                                             {"dates": ", ".join(left_out)}) if left_out else ""
     notes = [render(TEMPLATE, f"caveat_{c}", language, values) for c in facts.get("caveats") or []]
     values["caveats_label"] = " ".join(n for n in notes if n)
     return values

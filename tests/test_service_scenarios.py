@@ -66,14 +66,18 @@ def test_the_five_sector_scenarios_answer_with_the_tools_numbers(catalog):
     facts = done.result.facts
     assert (done.args["lon"], done.args["lat"], done.args["radius_km"]) == (2.333, 48.821, 2.0)
     assert facts["measures"] == ["vegetation", "water", "built"]
-    assert 11.0 < facts["analysed_km2"] < 12.6  # the 2 km circle (12.57 km²) clipped by the scene's edge
+    # the 2 km circle (12.57 km²) clipped by the scene's edge, less what is under cloud or shadow at either date
+    assert facts["clouds"]["masked_km2"] > 0
+    assert 11.0 < facts["analysed_km2"] + facts["clouds"]["masked_km2"] < 12.6
     assert fmt_percent(facts["changed_percent"], "en") in answer and km2_label(facts["changed_km2"], "en") in answer
+    assert "water_low_sun" in facts["caveats"] and "low sun" in answer  # Paris in November: shadows read as water
 
     # security: 1 km around a site in Abu Dhabi with a 5 % alert threshold
     done, answer = _ask(security)
     facts = done.result.facts
     assert done.args["threshold_percent"] == 5.0 and facts["alert"] == (facts["changed_percent"] > 5.0)
     assert ("Alert:" in answer) == facts["alert"] and ("No alert:" in answer) == (not facts["alert"])
+    assert "water_low_sun" not in facts["caveats"]  # Abu Dhabi, 24 degrees north: the sun stays high
     assert fmt_percent(facts["changed_percent"], "en") in answer
 
     # energy: land taken by built-up surfaces in Abu Dhabi between the two dates
@@ -90,3 +94,19 @@ def test_a_french_forest_question_is_answered_in_french_with_the_same_figures(ca
     assert done.name == "measure_theme" and done.args["theme"] == "vegetation"
     fig = done.result.facts["by_theme"]["vegetation"]
     assert km2_label(fig["loss_km2"], "fr") in answer and "Perte de" in answer
+
+
+def test_the_burned_map_is_worded_as_burned_and_a_period_without_scenes_lists_the_dates_held(catalog):
+    from assistant.agent import Assistant
+    from assistant.events import Done, ToolFinished
+
+    done, answer = _ask("What area burned around Pucallpa between 2015 and 2020?")
+    assert done.args["theme"] == "burned"
+    assert "burned area in red" in answer and "gain in green" not in answer
+    assert [layer.legend for layer in done.result.layers] == [{"burned": "#a50026"}]
+
+    events = list(Assistant().stream("How much forest did Pucallpa lose between 2001 and 2003?"))
+    failed = next(e for e in events if isinstance(e, ToolFinished))
+    answer = next(e for e in events if isinstance(e, Done)).answer
+    assert failed.name == "measure_theme" and not failed.ok
+    assert "The catalog holds 8 scene(s) around Pucallpa" in answer and "2000-07-01" in answer

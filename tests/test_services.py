@@ -133,3 +133,72 @@ def test_unknown_theme_and_far_site_fail_clearly(catalog):
         measure_theme("snow", place="Pucallpa")
     with pytest.raises(NotFoundError):
         measure_theme("any", lon=10.0, lat=10.0, radius_km=2.0)
+
+
+def _crop_paint(city: str, date: int, dst, size: int = 256, cloud: bool = False) -> np.ndarray:
+    """A size x size corner of an OSCD date folder (every band cropped to the same bounds, file names kept so the
+    date is read from them); with `cloud`, a bright soft-edged disc painted into every band (a synthetic thick
+    cloud over real ground). Returns the opaque core of the disc on the 10 m grid."""
+    from rasterio.windows import from_bounds
+
+    src_dir = geodata_path(f"oscd-s2/images/{city}/imgs_{date}")
+    dst.mkdir(parents=True)
+    with rasterio.open(next(src_dir.glob("*_B02.tif"))) as r:
+        t = r.transform
+    bounds = (t.c + 40 * t.a, t.f + (40 + size) * t.e, t.c + (40 + size) * t.a, t.f + 40 * t.e)
+    for f in src_dir.glob("*_B*.tif"):
+        with rasterio.open(f) as src:
+            win = from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
+            prof = src.profile | {"width": int(win.width), "height": int(win.height),
+                                  "transform": src.window_transform(win)}
+            a = src.read(1, window=win).astype(np.float32)
+            if cloud:
+                yy, xx = np.mgrid[0 : a.shape[0], 0 : a.shape[1]]
+                d = np.hypot((xx + 0.5) / a.shape[1] - 0.5, (yy + 0.5) / a.shape[0] - 0.5) / 0.2
+                alpha = np.clip(1.5 - d, 0, 1)
+                a = a * (1 - alpha) + (3000.0 if f.stem.endswith(("B11", "B12")) else 5500.0) * alpha
+            with rasterio.open(dst / f.name, "w", **prof) as out:
+                out.write(a.astype(prof["dtype"]), 1)
+    yy, xx = np.mgrid[0:size, 0:size]
+    return np.hypot((xx + 0.5) / size - 0.5, (yy + 0.5) / size - 0.5) / 0.2 < 0.5
+
+
+def test_sentinel2_clouds_are_masked_before_measuring(tmp_data_dir, tmp_path):
+    """A thick cloud painted on the second of two real Sentinel-2 dates reads as new water (MNDWI > 0.2, above
+    NDVI) when nothing is masked; masked, its pixels leave the analysed area and the water gain stays small."""
+    from tools.catalog import open_catalog
+    from tools.services import measure_theme
+    from tools.services.measure import load_series, theme_figures
+    from tools.services.themes import THEMES
+    from tools.services.tool import pick_series
+
+    cat = open_catalog()
+    _crop_paint("bercy", 1, tmp_path / "clear" / "imgs_1")
+    _crop_paint("bercy", 2, tmp_path / "clear" / "imgs_2")
+    cat.ingest([tmp_path / "clear" / "imgs_1", tmp_path / "clear" / "imgs_2"], place="Bercy clear")
+    _crop_paint("bercy", 1, tmp_path / "cloud" / "imgs_1")
+    core = _crop_paint("bercy", 2, tmp_path / "cloud" / "imgs_2", cloud=True)
+    cat.ingest([tmp_path / "cloud" / "imgs_1", tmp_path / "cloud" / "imgs_2"], place="Bercy cloud")
+    core_km2 = float(core.sum()) * 1e-4  # 10 m pixels
+
+    clear = measure_theme("water", place="Bercy clear").facts
+    masked = measure_theme("water", place="Bercy cloud").facts
+    assert clear["clouds"] is not None and masked["clouds"] is not None
+    assert "clouds_masked" in masked["caveats"] and "clouds" not in masked["caveats"]
+    first, second = masked["dates"]
+    assert masked["clouds"]["percent_per_date"][second] >= masked["clouds"]["percent_per_date"][first] + 100 * (
+        core.sum() / core.size) * 0.9
+    assert masked["analysed_km2"] <= clear["analysed_km2"] - 0.9 * core_km2
+    assert masked["clouds"]["masked_km2"] >= 0.9 * core_km2
+
+    items = pick_series(cat.search(place="Bercy cloud"), None, None)
+    raw = theme_figures(load_series(items, [THEMES["water"]], mask_clouds=False), THEMES["water"])
+    assert raw["gain_km2"] >= 0.8 * core_km2  # unmasked, the cloud is 'new water'
+    assert masked["by_theme"]["water"]["gain_km2"] <= clear["by_theme"]["water"]["gain_km2"] + 0.1 * core_km2
+
+
+def test_naip_is_not_cloud_masked_and_says_so(catalog):
+    from tools.services import measure_theme
+
+    facts = measure_theme("water", place="North Dakota").facts
+    assert facts["clouds"] is None and "clouds" in facts["caveats"]

@@ -35,6 +35,7 @@ class Series:
     areas_km2: np.ndarray  # (y, 1)
     transform: Any
     crs: str
+    clouds: dict[str, Any] | None = None  # what cloud masking did (None: not applicable to this imagery)
 
 
 def item_date(item: Any) -> dt.date:
@@ -48,14 +49,21 @@ def item_date(item: Any) -> dt.date:
 
 
 def load_series(items: list[Any], themes: list[Theme], polygon: Any = None,
-                progress: ProgressCallback = no_progress) -> Series:
-    """Class stacks of `themes` over `items` (one sensor, oldest first) inside `polygon` (EPSG:4326) if given."""
+                progress: ProgressCallback = no_progress, mask_clouds: bool = True) -> Series:
+    """Class stacks of `themes` over `items` (one sensor, oldest first) inside `polygon` (EPSG:4326) if given.
+
+    Sentinel-2 digital numbers get cloud and shadow masks (`clouds`): a date mostly under cloud is left out, and a
+    pixel clouded at any kept date is left out of every date, so the dates still compare like with like.
+    """
     import dask
+
+    from tools.services.clouds import MOSTLY_CLOUDED, cloud_bands, cloud_stack
 
     available = set(item_bands(items[0]))
     for item in items[1:]:
         available &= set(item_bands(item))
     bands = sorted({b for theme in themes for b in theme.bands(available)})
+    masked_by = cloud_bands(items, available) if mask_clouds else None
     transform, shape, crs = item_grid(items[0])
     window, inside = None, np.ones(shape, bool)
     if polygon is not None:
@@ -64,7 +72,21 @@ def load_series(items: list[Any], themes: list[Theme], polygon: Any = None,
         inside = inside[window]
         transform = transform @ transform.translation(window[1].start, window[0].start)
     progress(0.1, f"loading {len(items)} dates ({', '.join(bands)})")
-    cube = load_cube(items, bands, window)
+    cube = load_cube(items, sorted(set(bands) | set(masked_by or [])), window)
+    kept, clouded, clouds = list(range(cube.sizes["time"])), np.zeros(inside.shape, bool), None
+    if masked_by:
+        progress(0.2, "masking clouds and shadows")
+        stack = np.asarray(cloud_stack(cube, masked_by).compute(), bool) & inside
+        shares = [float(m.sum()) / max(int(inside.sum()), 1) for m in stack]
+        kept = [i for i, share in enumerate(shares) if share <= MOSTLY_CLOUDED] or [int(np.argmin(shares))]
+        clouded = stack[kept].any(axis=0)
+        clouds = {"model": "ukis-csmask (" + ", ".join(masked_by) + ")",
+                  "percent_per_date": {str(item_date(items[i])): round(100 * share, 2)
+                                       for i, share in enumerate(shares)},
+                  "dates_left_out": [str(item_date(items[i])) for i in range(len(items)) if i not in kept]}
+        if len(kept) < (2 if any(t.pairwise for t in themes) else 1):
+            raise NotFoundError("every date but one is mostly under cloud: no burned area can be measured")
+    cube = cube.isel(time=kept)
     per_date = [{b: cube[b].isel(time=i) for b in bands} for i in range(cube.sizes["time"])]
     lazy: dict[str, Any] = {}
     for theme in themes:
@@ -75,13 +97,16 @@ def load_series(items: list[Any], themes: list[Theme], polygon: Any = None,
     valid = cube[bands].to_array().notnull().all(dim=("variable", "time"))
     computed, valid_np = dask.compute({k: [a.data for a in v] for k, v in lazy.items()}, valid.data)
     progress(0.6, "measuring areas")
-    analysed = np.asarray(valid_np, bool) & inside
+    analysed = np.asarray(valid_np, bool) & inside & ~clouded
     if not analysed.any():
-        raise NotFoundError("no pixel is valid at every date in the analysed area")
+        raise NotFoundError("no pixel is valid (and cloud-free) at every date in the analysed area")
     classes = {k: np.stack([np.asarray(a, bool) for a in v]) & analysed for k, v in computed.items()}
-    dates = sorted(item_date(it) for it in items)
-    return Series(dates=dates, classes=classes, analysed=analysed,
-                  areas_km2=pixel_areas_km2(transform, analysed.shape, crs), transform=transform, crs=crs)
+    dates = [item_date(items[i]) for i in kept]
+    areas = pixel_areas_km2(transform, analysed.shape, crs)
+    if clouds is not None:
+        clouds["masked_km2"] = round(area_km2(clouded & np.asarray(valid_np, bool), areas), 4)
+    return Series(dates=dates, classes=classes, analysed=analysed, areas_km2=areas, transform=transform, crs=crs,
+                  clouds=clouds)
 
 
 def area_km2(mask: np.ndarray, areas_km2: np.ndarray) -> float:

@@ -159,7 +159,7 @@ def _result(series, items: list[Any], themes: list[Theme], out_dir: Path, place:
         files.append(str(write_cog(full, series, out_dir / f"{theme.name}_lossgain.tif")))
         shown = np.where((full == LOSS) | (full == GAIN), full, 0).astype(np.uint8)
         display = write_cog(shown, series, out_dir / f"{theme.name}_lossgain_map.tif", nodata=0)
-        layers.append(_tiles(f"{label}: {theme.label_en} " + ("burned" if theme.pairwise else "loss / gain"),
+        layers.append(_tiles(f"{label}: {theme.label_en}" + ("" if theme.pairwise else " loss / gain"),
                              display, "rdylgn", (LOSS, GAIN), bounds,
                              {"burned": "#a50026"} if theme.pairwise else {"loss": "#a50026", "gain": "#006837"},
                              visible=True))
@@ -197,7 +197,8 @@ def _result(series, items: list[Any], themes: list[Theme], out_dir: Path, place:
         "changed_km2": round(changed_km2, 4),
         "changed_percent": round(100.0 * changed_km2 / analysed, 2) if analysed else 0.0,
         "resolution_m": first.get("gsd"),
-        "caveats": _caveats(items, series),
+        "caveats": _caveats(items, series, [t.name for t in themes]),
+        "clouds": series.clouds,
         "by_theme": by_theme,
     }
     if centre is not None:
@@ -242,18 +243,39 @@ def _circle_geojson(centre: tuple[float, float], radius_km: float) -> dict[str, 
         {"type": "Feature", "geometry": geometry, "properties": {"radius_km": radius_km}}]}
 
 
-def _caveats(items: list[Any], series) -> list[str]:
+# Water under a low sun. Tuned on Paris (OSCD, MNDWI rule): 20.8 % 'water' on 2016-11-30 (noon sun 19 deg) and
+# 9.1 % on 2017-11-07 (24 deg), where the Seine is a few percent: building shadows read as water. Checked on
+# cities not tuned on, where the figure holds across seasons above 25 deg: Nantes 7.5 % (July) / 8.5 % (October,
+# 35 deg), Bordeaux 6.5 % (May) / 7.2 % (October, 34 deg), Pisa 1.0 % (August) / 1.4 % (February, 32 deg).
+LOW_SUN_DEG = 25.0
+
+
+def noon_sun_elevation(day: dt.date, lat: float) -> float:
+    """The sun's elevation at local noon (degrees) on `day` at latitude `lat` (declination from the day of year)."""
+    import math
+
+    declination = 23.44 * math.sin(2 * math.pi * (284 + day.timetuple().tm_yday) / 365.0)
+    return 90.0 - abs(lat - declination)
+
+
+def _caveats(items: list[Any], series, themes: list[str] | None = None) -> list[str]:
     """Keys of the method's limits that apply (worded in prompts/answers/measure_theme.*.md)."""
+    themes = themes or []
     from tools.catalog import asset_path
     from tools.rasters.open import open_raster
 
-    out = ["resolution", "clouds"]
+    out = ["resolution", "clouds_masked" if series.clouds is not None else "clouds"]
     with open_raster(asset_path(items[0])) as ds:
         if ds.dtypes[0] == "uint8":  # 8-bit digital numbers or a display stretch: thresholds are approximate
             out.append("not_reflectance")
     year_only = any("year" in str(it.properties.get("sentinelle:date_source") or "") for it in items)
     if year_only:
         out.append("year_only")
+    if "water" in themes:
+        west_south_east_north = _bounds(series)
+        lat = (west_south_east_north[1] + west_south_east_north[3]) / 2
+        if any(noon_sun_elevation(day, lat) < LOW_SUN_DEG for day in series.dates):
+            out.append("water_low_sun")
     months = {d.month for d in series.dates}
     if not year_only and len(series.dates) >= 2 and (max(months) - min(months)) >= 2:
         out.append("season")
