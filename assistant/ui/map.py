@@ -52,7 +52,7 @@ def catalog_overlays() -> list[dict[str, Any]]:
         return items
 
 
-EXTRA_JS = ("basemap.js", "compare.js")
+EXTRA_JS = ("basemap.js", "compare.js", "timeslider.js")
 """Loaded before map.js: the offline Natural Earth base map and the two-date comparison controls."""
 EXTRA_CSS = ("map-extras.css",)
 

@@ -175,3 +175,41 @@ def test_swipe_shows_both_dates_and_moves(browser, tmp_path):
     assert not outside, outside[:5]
     context.close()
     assert (ARTIFACTS / "swipe_dragged.png").is_file()
+
+
+def test_time_slider_shows_one_date_of_a_series(browser, tmp_path):
+    """Three dates of a measured series (MapLayer.date): the newest is shown first, the slider and its buttons
+    show one date at a time, and a layer without a date stays on."""
+    colours = {"1985-07-01": (200, 30, 30), "2000-07-01": (30, 160, 30), "2020-07-01": (30, 30, 200)}
+    bounds = [-74.7, -8.5, -74.4, -8.2]
+    layers = [{"name": f"Pucallpa: forest {day}", "kind": "image", "url": _png_uri(rgb), "bounds": bounds,
+               "date": day, "visible": day == "2020-07-01"} for day, rgb in colours.items()]
+    layers.append({"name": "Pucallpa: forest loss / gain", "kind": "bounds", "bounds": bounds, "fly_to": True})
+    path = tmp_path / "series.html"
+    path.write_text(standalone_map_html({"layers": layers}, title="series"), encoding="utf-8")
+    context = browser.new_context(offline=True, viewport={"width": 1000, "height": 700})
+    page = context.new_page()
+    requests = _watch_requests(page)
+    page.goto(path.as_uri())
+    page.wait_for_selector(".sn-time input[type=range]", timeout=30_000)
+    page.wait_for_timeout(800)
+    box = page.locator("#map").bounding_box()
+    centre = (int(box["x"] + box["width"] / 2), int(box["y"] + box["height"] / 2))
+
+    def shown() -> tuple[str, tuple[int, int, int]]:
+        return page.evaluate("document.body.getAttribute('data-time')"), _pixel(page, *centre)
+
+    day, rgb = shown()
+    assert day == "2020-07-01" and _close(rgb, colours[day]), (day, rgb)
+    assert page.evaluate("document.body.getAttribute('data-time-shown')") == "1"
+    page.locator(".sn-time input[type=range]").fill("0")
+    day, rgb = shown()
+    assert day == "1985-07-01" and _close(rgb, colours[day]), (day, rgb)
+    page.locator(".sn-time-step").nth(1).click()  # next
+    day, rgb = shown()
+    assert day == "2000-07-01" and _close(rgb, colours[day]), (day, rgb)
+    assert page.locator(".sn-time-label").inner_text() == "2000-07-01"
+    assert page.locator(".sn-time-count").inner_text() == "2 / 3"
+    shot(page, "time_slider")
+    assert not [url for url in requests if not _local(url)]
+    context.close()

@@ -27,6 +27,9 @@ class MapLayer(BaseModel):
     role: Literal["before", "after", "score"] | None = Field(
         None, description="Part of a two-date comparison: the map swipes between before and after, and gives the "
         "score an opacity slider.")
+    date: str | None = Field(
+        None, max_length=32, description="The date a layer of a time series shows (ISO): layers with dates get a "
+        "time slider on the map, which shows one date at a time.")
 
 
 class ToolResult(BaseModel):

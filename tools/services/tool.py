@@ -169,8 +169,9 @@ def _result(series, items: list[Any], themes: list[Theme], out_dir: Path, place:
                 cls[cls == 255] = 0
                 path = write_cog(cls, series, out_dir / f"{theme.name}_{day}.tif", nodata=0)
                 files.append(str(path))
-                layers.append(_tiles(f"{label}: {theme.label_en} {day}", path, COLORMAPS[theme.name], (0, 1),
-                                     bounds, None, visible=False))
+                layer = _tiles(f"{label}: {theme.label_en} {day}", path, COLORMAPS[theme.name], (0, 1), bounds,
+                               None, visible=i == len(series.dates) - 1)
+                layers.append(layer.model_copy(update={"date": str(day)}))  # the map's time slider steps through
     progress(0.85, "drawing the chart")
     lines = {}
     for theme in themes:

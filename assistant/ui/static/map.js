@@ -177,6 +177,7 @@
     });
     updateLegend(layers);
     if (window.SentinelleCompare) window.SentinelleCompare.update(map, layers, drawn);
+    if (window.SentinelleTimeline) window.SentinelleTimeline.update(map, layers, drawn);
     var focus = view && view.focus != null && validBox(view.bounds) ? String(view.focus) : null;
     var newFocus = focus !== null && focus !== lastFocus;
     if (focus !== null) lastFocus = focus;
