@@ -9,7 +9,7 @@ import rasterio
 from browser_helpers import shot
 from rasterio.transform import from_bounds
 from test_browser import PLACES, ask, map_layers, open_app, wait_answer
-from test_security_browser import _server_key
+from test_security_browser import sign_as_the_server
 
 from assistant.events import MapLayer
 from assistant.session import ChatTurn, Session
@@ -36,14 +36,7 @@ def _link_session(k: int) -> Session:
 
 def test_ten_sessions_with_restored_links_and_uploads_stay_apart(browser, app_url, tmp_path, tmp_path_factory,
                                                                  monkeypatch):
-    from assistant.config import get_settings
-
-    warm = browser.new_context().new_page()  # the server makes its key when it first reads a link
-    warm.goto(f"{app_url}/?s=a.b.c")
-    warm.wait_for_selector("#sn-chat [data-testid=bot]", timeout=60_000)
-    warm.context.close()
-    monkeypatch.setenv("SENTINELLE_SECRET_KEY", _server_key(tmp_path_factory))
-    get_settings.cache_clear()
+    sign_as_the_server(browser, app_url, tmp_path_factory, monkeypatch)
 
     n = len(PLACES)
     contexts = [browser.new_context(viewport={"width": 1200, "height": 800}) for _ in range(n)]

@@ -103,7 +103,8 @@ def test_forged_link_with_script_is_refused_and_runs_nothing(browser, app_url):
     context.close()
 
 
-def test_signed_link_with_script_renders_as_text(browser, app_url, tmp_path_factory, monkeypatch):
+def sign_as_the_server(browser, app_url, tmp_path_factory, monkeypatch) -> None:
+    """Make `Session.to_token()` in this process sign with the test server's own key."""
     from assistant.config import get_settings
 
     warm = browser.new_context().new_page()  # the server makes its key when it first reads a link
@@ -112,6 +113,10 @@ def test_signed_link_with_script_renders_as_text(browser, app_url, tmp_path_fact
     warm.context.close()
     monkeypatch.setenv("SENTINELLE_SECRET_KEY", _server_key(tmp_path_factory))
     get_settings.cache_clear()
+
+
+def test_signed_link_with_script_renders_as_text(browser, app_url, tmp_path_factory, monkeypatch):
+    sign_as_the_server(browser, app_url, tmp_path_factory, monkeypatch)
     token = _payload().to_token()
 
     context = browser.new_context(viewport={"width": 1400, "height": 900})
