@@ -9,52 +9,46 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers.search_data import build_rotterdam
 
 from tools.data import geodata_path
 
-ROOT = Path(__file__).resolve().parent.parent
-ROTTERDAM = ("ms1.tif", "ms2.tif", "ms3.tif", "rgb_unmasked.tif")
 QUESTION_FR = "Trouve des images de zones industrielles près du port de Rotterdam"
 
 
 @pytest.fixture(scope="module")
 def rotterdam(tmp_path_factory):
-    """A data dir whose catalog holds the Rotterdam scenes and whose index holds their chips (the encoder's probe
-    comes from the project's cached reader bank, linked in, as for tests/test_search_index.py)."""
-    import torch
-
-    torch.set_num_threads(1)
+    """A data dir whose catalog holds the Rotterdam scenes and whose index holds their chips."""
     data = tmp_path_factory.mktemp("rotterdam") / "data"
-    data.mkdir()
-    project_models = ROOT / "data" / "models"
-    project_models.mkdir(parents=True, exist_ok=True)
-    (data / "models").symlink_to(project_models, target_is_directory=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SENTINELLE_DATA_DIR", str(data))
         for name in ("SENTINELLE_CATALOG_DIR", "SENTINELLE_CHROMA_PATH"):
             mp.delenv(name, raising=False)
-        from assistant.config import get_settings
-        from tools.catalog import open_catalog
-        from tools.search.index import ChipIndex
-        from tools.search.indexer import index_catalog
+        calls: list[tuple[float, str]] = []
+        items = build_rotterdam(data, progress=lambda fraction, message: calls.append((fraction, message)))
+        yield data, items, calls
+    from assistant.config import get_settings
 
-        get_settings.cache_clear()
-        files = [geodata_path(f"spacenet-solaris/rotterdam/{name}") for name in ROTTERDAM]
-        report = open_catalog().ingest(files, place="Rotterdam", datetime="2018-03-12")
-        assert len(report.items) == 4, report.refused
-        index_catalog(ChipIndex(root=get_settings().chroma_root), chip=100, bank=False)
-        yield data, report.items
-        get_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 @pytest.fixture
 def data_dir(rotterdam, monkeypatch):
-    data, _ = rotterdam
+    data, _, _ = rotterdam
     monkeypatch.setenv("SENTINELLE_DATA_DIR", str(data))
     from assistant.config import get_settings
 
     get_settings.cache_clear()
     return data
+
+
+def test_indexing_reports_its_setup_then_each_batch_of_chips(rotterdam):
+    _, _, calls = rotterdam
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert "image encoder" in calls[0][1] and calls[1][1] == "counting the chips of 4 scenes"
+    chips = [m for _, m in calls if m.endswith(" chips")]
+    assert len(chips) >= 4 and chips[-1].endswith("31/31 chips")  # 31 chips of 100 px, a call per batch or scene
 
 
 def _ask(question: str):
@@ -69,7 +63,7 @@ def _ask(question: str):
 
 
 def test_french_search_answer_lists_each_scene_once_in_words_and_keeps_the_accents(data_dir, rotterdam):
-    _, items = rotterdam
+    _, items, _ = rotterdam
     events, result, done = _ask(QUESTION_FR)
     rows, scenes = result.facts["results"], result.facts["scene_results"]
     assert len(rows) > len(scenes) >= 2  # several chips of one scene: grouped

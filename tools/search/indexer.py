@@ -36,6 +36,7 @@ from tools.search.index import ChipIndex
 from tools.search.out_of_fold import OutOfFold, out_of_fold_vectors
 
 BATCH = 32
+CHIPS_START = 0.03  # index_catalog: loading the encoder, the scene classes and counting come before the chips
 
 
 def to_epoch(value: Any) -> int | None:
@@ -180,8 +181,12 @@ def index_catalog(
     items = list(open_catalog(catalog_root).items())
     if not items:
         raise NotFoundError("the catalog is empty: ingest scenes first (`sentinelle catalog ingest`)")
+    progress(0.0, f"loading the {index.encoder} image encoder")
     encoder = get_encoder(index.encoder)
+    if bank is True:
+        progress(0.01, "loading the scene classes")
     bank = default_bank(index.encoder) if bank is True else (bank or None)
+    progress(0.02, f"counting the chips of {len(items)} scenes")
     have = index.all_ids()
     total = 0
     for item in items:
@@ -192,18 +197,22 @@ def index_catalog(
     stats = {"scenes": len(items), "chips_total": total, "chips_added": 0, "chips_skipped": 0, "seconds": 0.0}
     t0 = time.perf_counter()
     done = 0
+
+    def chips_progress(message: str) -> None:
+        progress(CHIPS_START + (1 - CHIPS_START) * min(done / max(total, 1), 1.0), message)
+
     for item in items:
         before = stats["chips_added"]
         for group in batched(iter_scene_chips(item, chip, stride, with_bands=encoder.needs_bands, skip=have), BATCH):
             store_batch(index, encoder, group, {item.id: item}, bank)
             stats["chips_added"] += len(group)
             done += len(group)
-            progress(min(done / max(total, 1), 1.0), f"{item.id}: {done}/{total} chips")
+            chips_progress(f"{item.id}: {done}/{total} chips")
         skipped = sum(1 for cid in have if cid.startswith(item.id + "@"))
         stats["chips_skipped"] += skipped
         done += skipped
         if stats["chips_added"] == before:
-            progress(min(done / max(total, 1), 1.0), f"{item.id}: already indexed")
+            chips_progress(f"{item.id}: already indexed")
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     stats["chips_per_s"] = round(stats["chips_added"] / stats["seconds"], 2) if stats["chips_added"] else None
     return stats
