@@ -92,9 +92,9 @@ def test_an_unfamiliar_scene_is_worded_as_a_guess():
     from tools.reader import answer
 
     facts = {"scene_classes": [["Forest", 0.9], ["Beach", 0.05]], "scene_unfamiliar": True}
-    text = answer.compose(answer.parse("what is this?"), facts, "en", ["m"])
+    text = answer.offline_answer(answer.parse("what is this?"), facts, "en", ["m"])
     assert "only a guess" in text and "The scene looks like" not in text
-    french = answer.compose(answer.parse("qu'est-ce ?"), facts, "fr", ["m"])
+    french = answer.offline_answer(answer.parse("qu'est-ce ?"), facts, "fr", ["m"])
     assert "supposition" in french
 
 

@@ -1,4 +1,5 @@
-"""What a question asks, and the offline answer composed from templates (`prompts/reader/answers_<lang>.toml`).
+"""What a question asks, and the offline answer composed from templates (`prompts/answers/read_image_offline.<lang>.md`,
+read with `tools.core.templates`, the format of every answer template).
 
 The offline reader answers only what its models measured (scene type, cover shares, cloudiness, image facts).
 Counting, reading text, finding specific objects and open questions are refused in plain words, naming the kind
@@ -8,12 +9,11 @@ of model that would answer them, while the scene type is still given.
 from __future__ import annotations
 
 import re
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from tools.core.settings import PROMPTS_DIR
+from tools.core.templates import template_table, template_text
 
 _WORD = r"(?<![\w-]){}(?![\w-])"
 
@@ -105,20 +105,30 @@ def parse(question: str, classes: list[str] | None = None) -> Intent:
     return intent
 
 
-@lru_cache(maxsize=4)
-def templates(language: str) -> dict[str, Any]:
-    lang = language if language in ("en", "fr") else "en"
-    with (PROMPTS_DIR / "reader" / f"answers_{lang}.toml").open("rb") as handle:
-        return tomllib.load(handle)
+TEMPLATES = "read_image_offline"
+
+
+class _Templates:
+    """The reader's sections in one language: `t[key]` is a template to format, `t.table(section)` a table."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language if language in ("en", "fr") else "en"
+
+    def __getitem__(self, section: str) -> str:
+        return template_text(TEMPLATES, section, self.language)
+
+    def table(self, section: str) -> Mapping[str, str]:
+        return template_table(TEMPLATES, section, self.language)
 
 
 def label_text(label: str, language: str) -> str:
-    return templates(language).get("labels", {}).get(label, _spaced(label))
+    """A scene class in words ('DenseResidential' -> 'a dense residential area'), from the templates' labels."""
+    return _Templates(language).table("labels").get(label, _spaced(label))
 
 
-def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[str]) -> str:
+def offline_answer(intent: Intent, facts: dict[str, Any], language: str, models: list[str]) -> str:
     """The answer sentence(s) from templates: refusals first, then the scene type, then what was asked and measured."""
-    t = templates(language)
+    t = _Templates(language)
     parts: list[str] = []
     for refusal in intent.refusals:
         if refusal == "count":
@@ -131,7 +141,7 @@ def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[s
             parts.append(t["cannot_reason"])
     classes = facts.get("scene_classes") or []
     if facts.get("unreadable"):
-        reason = t["unreadable_reasons"][facts["unreadable"]].format(**facts)
+        reason = t.table("unreadable_reasons")[facts["unreadable"]].format(**facts)
         parts.append(t["cannot_tell"].format(reason=reason))
         return " ".join([*parts, t["models"].format(models="; ".join(models))])  # nothing else was measured
     if classes:
@@ -141,7 +151,7 @@ def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[s
         if facts.get("scene_unfamiliar"):
             key = "scene_unfamiliar"
         parts.append(t[key].format(label=label_text(label, language), score=score, alternatives=alts))
-    parts.extend(_cover_sentences(intent, facts, t, language))
+    parts.extend(_cover_sentences(intent, facts, t))
     if "facts" in intent.topics or facts.get("georeferenced"):
         parts.append(_image_facts(facts, t))
     if facts.get("window_bbox"):
@@ -152,7 +162,7 @@ def compose(intent: Intent, facts: dict[str, Any], language: str, models: list[s
     return " ".join(p for p in parts if p)
 
 
-def _cover_sentences(intent: Intent, facts: dict[str, Any], t: dict[str, Any], language: str) -> list[str]:
+def _cover_sentences(intent: Intent, facts: dict[str, Any], t: _Templates) -> list[str]:
     out: list[str] = []
     measurable = facts.get("measurable", [])
     asked = [topic for topic in ("water", "vegetation", "built_up") if topic in intent.topics]
@@ -177,22 +187,20 @@ def _cover_sentences(intent: Intent, facts: dict[str, Any], t: dict[str, Any], l
         else:
             out.append(t["built_present" if present else "built_absent"].format(pct=pct))
     if missing:
-        names = {"water": {"en": "water", "fr": "l'eau"}, "vegetation": {"en": "vegetation", "fr": "la végétation"},
-                 "built_up": {"en": "built-up surfaces", "fr": "le bâti"}}  # fmt: skip
-        lang = "fr" if language == "fr" else "en"
-        joiner = " or " if lang == "en" else " ni "
-        out.append(t["no_bands"].format(what=joiner.join(names[m][lang] for m in missing)))
+        names = t.table("topics")
+        joiner = f" {t['topics_joiner']} "
+        out.append(t["no_bands"].format(what=joiner.join(names[m] for m in missing)))
     if "cloud" in intent.topics or "cloud_pct" in facts:
         if "cloud_pct" in facts:
             out.append(t["cloud"].format(cloud=facts["cloud_pct"], shadow=facts.get("cloud_shadow_pct", 0.0),
                                          model=facts.get("cloud_model", "")))  # fmt: skip
         elif "cloud" in intent.topics:
-            reason = t.get("cloud_reasons", {}).get(facts.get("cloud_unavailable", ""), "-")
+            reason = t.table("cloud_reasons").get(facts.get("cloud_unavailable", ""), "-")
             out.append(t["cloud_unavailable"].format(reason=reason))
     return out
 
 
-def _image_facts(facts: dict[str, Any], t: dict[str, Any]) -> str:
+def _image_facts(facts: dict[str, Any], t: _Templates) -> str:
     gsd = t["image_facts_gsd"].format(gsd=facts["gsd_m"]) if facts.get("gsd_m") else ""
     crs = t["image_facts_crs"].format(crs=facts["crs"]) if facts.get("crs") else ""
     date = t["image_facts_date"].format(date=facts["date"]) if facts.get("date") else ""

@@ -148,12 +148,12 @@ def read(img: ImageInput, question: str, language: str = "en",
     problem = unreadable_reason(img)
     if problem is not None:
         facts = {**img.facts(), "georeferenced": img.georeferenced, "scene_classes": [], **problem}
-        facts["answer"] = answers.compose(answers.Intent(), facts, language, [CONTENT_CHECKS])
+        facts["answer"] = answers.offline_answer(answers.Intent(), facts, language, [CONTENT_CHECKS])
         facts["refused"] = []
         return facts, CONTENT_CHECKS
     classes = bank.get_classifier(progress).classes
     facts, models = measure(img, question, progress)
-    facts["answer"] = answers.compose(answers.parse(question, classes), facts, language, models)
+    facts["answer"] = answers.offline_answer(answers.parse(question, classes), facts, language, models)
     intent = answers.parse(question, classes)
     facts["refused"] = intent.refusals
     return facts, "; ".join(models)
