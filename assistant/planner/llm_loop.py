@@ -37,7 +37,7 @@ def system_prompt(language: str) -> str:
     return text.replace("{language_name}", LANGUAGE_NAMES.get(language, "English"))
 
 
-def build_messages(message: str, image: str | None, session: Session, language: str) -> list[Any]:
+def planner_messages(message: str, image: str | None, session: Session, language: str) -> list[Any]:
     """System prompt, the last turns of the conversation, and the new question (with the attached image path)."""
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
@@ -123,7 +123,7 @@ def run_llm_loop(
         out["answer"] = answers.error_answer("llm", msg, language)
         yield TextDelta(text=out["answer"])
         return
-    messages = build_messages(message, image, session, language)
+    messages = planner_messages(message, image, session, language)
     text = ""
     streamed = ""  # every text piece sent, across steps (the UI shows all of it)
     last: tuple[Any, dict[str, Any]] | None = None

@@ -45,7 +45,7 @@ def data_url(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def build_messages(question: str, rgb: np.ndarray, language: str = "en", context: str = "") -> list[dict[str, Any]]:
+def vlm_messages(question: str, rgb: np.ndarray, language: str = "en", context: str = "") -> list[dict[str, Any]]:
     """System prompt + one user turn carrying the image and the question (templates in prompts/reader/)."""
     question = question.strip() or prompt_text(f"vlm_default_question_{'fr' if language == 'fr' else 'en'}.txt")
     user = prompt_text("vlm_user.txt").format(
@@ -99,7 +99,7 @@ def ask(question: str, rgb: np.ndarray, language: str = "en", context: str = "",
     settings = get_settings()
     sent, downscaled = fit_pixels(rgb, settings.vlm_max_pixels)
     parts = []
-    for delta in stream(build_messages(question, sent, language, context)):
+    for delta in stream(vlm_messages(question, sent, language, context)):
         parts.append(delta)
         if on_token:
             on_token(delta)
