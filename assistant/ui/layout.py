@@ -39,6 +39,8 @@ EXAMPLE_IMAGE_PROMPT = "What kind of place is shown in this image?"
 CSS = """
 #sn-status { font-size: 0.85em; opacity: 0.85; }
 #sn-map iframe { min-height: 560px; }
+/* search thumbnails (assistant.ui.thumbnails names them scene-thumb-*.png): small, clickable */
+#sn-chat img[src*="scene-thumb-"] { max-height: 112px; width: auto; cursor: pointer; }
 """
 
 

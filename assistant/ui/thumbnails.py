@@ -19,6 +19,7 @@ from assistant.config import get_settings
 from assistant.session import ChatTurn, Session
 
 THUMB_PX = 192
+"""Pixels a side of the copies; the page shows them smaller (`assistant.ui.layout.CSS`: scene-thumb-*.png)."""
 STRIP_MAX = 6
 SOURCE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 MAX_SOURCE_BYTES = 64 * 1024 * 1024
@@ -37,7 +38,7 @@ def _trusted_roots() -> list[Path]:
 
 def thumb_name(source: str) -> str:
     """The served file's name for a source thumbnail (stable, so a click can be matched back to its scene)."""
-    return hashlib.sha1(str(Path(source).resolve()).encode()).hexdigest()[:20] + ".png"
+    return "scene-thumb-" + hashlib.sha1(str(Path(source).resolve()).encode()).hexdigest()[:20] + ".png"
 
 
 def served_thumbnail(source: str | None) -> Path | None:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 QUESTION = "Trouve des images de zones industrielles près du port de Rotterdam"
 THUMBS_JS = """() => Array.from(document.querySelectorAll('#sn-chat [data-testid=bot] img'))
   .filter(img => (img.getAttribute('src') || '').includes('/gradio_api/file'))
-  .map(img => ({alt: img.getAttribute('alt') || '', src: img.currentSrc || img.src, w: img.naturalWidth}))"""
+  .map(img => ({src: img.currentSrc || img.src, w: img.naturalWidth, h: img.getBoundingClientRect().height}))"""
 
 
 def _local(url: str) -> bool:
@@ -97,7 +97,8 @@ def test_search_answer_shows_distinct_scenes_with_thumbnails_that_fly_the_map(pa
     thumbs = page.evaluate(THUMBS_JS)
     assert len(listed) <= len(thumbs) <= 6  # the top scenes (at most 6), of which the answer names the first 3
     assert len({t["src"] for t in thumbs}) == len(thumbs) and all(t["w"] > 0 for t in thumbs)
-    assert all(_local(t["src"]) for t in thumbs)
+    assert all(_local(t["src"]) and "scene-thumb-" in t["src"] for t in thumbs)
+    assert all(0 < t["h"] <= 112.5 for t in thumbs), thumbs  # shown small (layout.CSS), not at full width
 
     # the second thumbnail is the second scene of the answer, whose label gives the centre of its footprint
     # ('51,89° N 4,35° E', said because the scenes share place and date); a click flies the map there
