@@ -50,11 +50,40 @@ class ChangeHead:
 
     def predict_map(self, x: np.ndarray) -> np.ndarray:
         """(..., H, W, F) features -> (..., H, W) smoothed change probability (the score the mask thresholds)."""
-        p = self.predict_proba(x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1])
+        return self.smooth_map(self.predict_proba(x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1]))
+
+    def smooth_map(self, p: np.ndarray) -> np.ndarray:
+        """(..., H, W) per-pixel probability -> the SMOOTH x SMOOTH average the threshold applies to."""
         if self.smooth > 1:
             size = (1,) * (p.ndim - 2) + (self.smooth, self.smooth)
             p = uniform_filter(p, size=size, mode="mirror")  # as np.pad(mode="reflect") pads tiles
         return p
+
+
+def sparse_positions(n: int, stride: int) -> np.ndarray:
+    """Every `stride`-th index of 0..n-1, and always the last one (the upsampling interpolates, never extrapolates)."""
+    pos = np.arange(0, n, max(1, stride))
+    return pos if pos[-1] == n - 1 else np.append(pos, n - 1)
+
+
+def _linear_weights(pos: np.ndarray, n: int) -> np.ndarray:
+    """(n, len(pos)) matrix interpolating values at the sorted positions `pos` linearly onto 0..n-1."""
+    w = np.zeros((n, len(pos)), np.float32)
+    if len(pos) == 1:
+        w[:, 0] = 1.0
+        return w
+    x = np.arange(n)
+    j = np.clip(np.searchsorted(pos, x, side="right") - 1, 0, len(pos) - 2)
+    f = (x - pos[j]) / (pos[j + 1] - pos[j])
+    w[x, j] = 1.0 - f
+    w[x, j + 1] += f
+    return w
+
+
+def upsample_sparse(p: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
+    """(B, k, k) values at `pos` x `pos` (`sparse_positions`) -> (B, n, n), bilinear; exact at the positions."""
+    w = _linear_weights(pos, n)
+    return np.einsum("ij,bjk,lk->bil", w, p.astype(np.float32), w, optimize=True)
 
 
 def head_path(regime: str) -> Path:

@@ -5,6 +5,7 @@ scoring of a batch of overlapping tiles (shared by the pipeline and the head's t
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,7 +19,7 @@ from rasterio.windows import Window
 from tools.change.band_features import Regime, choose_regime, embed, galileo_distances
 from tools.change.bands import BandMap, common_bands, fit_scaling, month_index, to_galileo
 from tools.change.cva import cva_score
-from tools.change.head import ChangeHead, head_fits, head_path, load_head
+from tools.change.head import ChangeHead, head_fits, head_path, load_head, sparse_positions, upsample_sparse
 from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
 from tools.change.sources import AlignedReader, Grid, Source, check_overlap, open_source
 from tools.core.errors import BadInputError
@@ -174,34 +175,74 @@ def valid_pixels(raw: np.ndarray, nodata: list) -> np.ndarray:
     return ok
 
 
-def score_batch(job: ChangeJob, raw1: np.ndarray, raw2: np.ndarray, want_features: bool = False) -> dict:
-    """Scores a batch of tiles: raw (B, C, T, T) of each date -> score (B, T, T) (+ features when asked)."""
+def encode_pair(job: ChangeJob, x1: np.ndarray | None, x2: np.ndarray | None) -> tuple:
+    """Galileo embeddings of the tiles of both dates ((B, T, T, 13) each), in one encoder call; a date given as
+    None (its embeddings cached) is not encoded and comes back as None."""
+    xs = [(x, m) for x, m in ((x1, job.months[0]), (x2, job.months[1])) if x is not None]
+    if not xs:
+        return None, None
+    months = np.concatenate([np.full(len(x), m) for x, m in xs])
+    e = embed(get_encoder(job.encoder_size), np.concatenate([x for x, _ in xs]), months, job.bms[0], job.regime)
+    n1 = len(x1) if x1 is not None else 0
+    return (e[:n1] if x1 is not None else None), (e[n1:] if x2 is not None else None)
+
+
+def score_batch(
+    job: ChangeJob,
+    raw1: np.ndarray,
+    raw2: np.ndarray,
+    want_features: bool = False,
+    embeddings: tuple | None = None,
+    stride: int = 1,
+) -> dict:
+    """Scores a batch of tiles: raw (B, C, T, T) of each date -> score (B, T, T) (+ features when asked).
+
+    `embeddings`: the dates' Galileo tile embeddings when known (cached), a date given as None is encoded here;
+    they come back under "embeddings". `stride` > 1 classifies every stride-th pixel of each tile with the head
+    and interpolates the probability bilinearly in between (the fast preview; 1 is full resolution).
+    """
     bm1, bm2 = job.bms
     x1 = np.stack([to_galileo(r, bm1) for r in raw1])
     x2 = np.stack([to_galileo(r, bm2) for r in raw2])
     out: dict = {}
+    seconds = out["seconds"] = {}  # per stage, to estimate how long a full-resolution refinement takes
     t = x1.shape[1]
     need_galileo = job.method in ("zeroshot", "head") or want_features
     if need_galileo:
-        enc = get_encoder(job.encoder_size)
-        n = len(x1)
-        months = np.array([job.months[0]] * n + [job.months[1]] * n)
-        e = embed(enc, np.concatenate([x1, x2]), months, bm1, job.regime)
-        dist = galileo_distances(e[:n], e[n:], t)
+        t0 = time.perf_counter()
+        e1, e2 = embeddings or (None, None)
+        c1, c2 = encode_pair(job, x1 if e1 is None else None, x2 if e2 is None else None)
+        e1, e2 = (c1 if e1 is None else e1), (c2 if e2 is None else e2)
+        out["embeddings"] = (e1, e2)
+        dist = galileo_distances(torch.as_tensor(e1), torch.as_tensor(e2), t)
         out["zeroshot"] = dist["g_cos"]
+        seconds["galileo"] = time.perf_counter() - t0
     if job.method == "head" or want_features:
+        t0 = time.perf_counter()
         stats = job.extras["stats"]
         feats = {**dist, **pixel_features(x1, x2, bm1, stats)}
         if job.regime.name != "s2" and has_rgb(bm1):
             feats.update(deep_features(x1, x2, bm1, stats))
         out["features"] = feats
+        seconds["features"] = time.perf_counter() - t0
         if job.method == "head":
+            t0 = time.perf_counter()
             # Only the tile cores are kept, so only they (plus the smoothing margin) are classified.
             m = max(0, job.regime.overlap - job.head.smooth // 2)
             inner = slice(m, t - m)
-            stack = np.stack([feats[k][:, inner, inner] for k in job.head.feature_names], axis=-1)
             out["head"] = np.zeros((len(x1), t, t), np.float32)
-            out["head"][:, inner, inner] = job.head.predict_map(stack)
+            if stride <= 1:
+                stack = np.stack([feats[k][:, inner, inner] for k in job.head.feature_names], axis=-1)
+                out["head"][:, inner, inner] = job.head.predict_map(stack)
+            else:
+                pos = sparse_positions(t - 2 * m, stride)
+                ix = np.ix_(np.arange(len(x1)), pos + m, pos + m)
+                stack = np.stack([feats[k][ix] for k in job.head.feature_names], axis=-1)
+                p = job.head.predict_proba(stack.reshape(-1, stack.shape[-1])).reshape(stack.shape[:-1])
+                out["head"][:, inner, inner] = job.head.smooth_map(upsample_sparse(p, pos, t - 2 * m))
+            seconds["head"] = time.perf_counter() - t0
+            out["head_pixels_full"] = len(x1) * (t - 2 * m) ** 2
+            out["head_pixels"] = out["head_pixels_full"] if stride <= 1 else len(x1) * len(pos) ** 2
     if job.method == "cva":
         out["cva"] = cva_score(x1, x2, bm1)
     out["score"] = out[job.method]

@@ -13,7 +13,6 @@ import json
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -34,11 +33,11 @@ from tools.change.job import (  # noqa: F401 - METHODS, get_encoder, prepare re-
     valid_pixels,
 )
 from tools.change.polygons import polygonize_mask
+from tools.change.scoring import scored_batches
 from tools.change.sources import BLOCK, AlignedReader
 from tools.change.training import load_or_train_head
 from tools.core.results import ProgressCallback, no_progress
 from tools.rasters.open import open_raster
-from tools.torch_device import batch_size
 
 SCORE_RANGE = {"zeroshot": 1.0, "cva": 6.0, "head": 1.0}
 NODATA_MASK = 255
@@ -51,11 +50,6 @@ PREPARED, CLOUDS_DONE, TILES_START, TILES_END, POLYGONS_END, SCORE_COG_END = 0.0
 def stage(progress: ProgressCallback, lo: float, hi: float) -> ProgressCallback:
     """`progress` for one stage of a run: the stage's own 0..1 mapped onto lo..hi of the whole."""
     return lambda fraction, message: progress(lo + (hi - lo) * min(max(float(fraction), 0.0), 1.0), message)
-
-
-def _batches(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def to_cog(src: Path, dst: Path) -> None:
@@ -90,17 +84,22 @@ def run_change(
     threshold: float | None = None,
     window: tuple[int, int, int, int] | None = None,
     clouds: bool = False,
+    stride: int = 1,
 ) -> dict:
     """Runs a change job end to end; returns the summary (also written to summary.json).
 
-    With `clouds`, clouds and shadows of either date (ukis-csmask, when the bands allow) are left out.
+    With `clouds`, clouds and shadows of either date (ukis-csmask, when the bands allow) are left out. With
+    `stride` > 1 the head classifies every stride-th pixel and interpolates in between: a fast preview of the
+    full-resolution map (the summary says `refined: false`); other methods ignore it.
     """
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), warnings.catch_warnings():  # GDAL's cache: bounded
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # pixel-grid inputs (PNG pairs) write pixel grids
-        return _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds)
+        return _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds,
+                           stride)
 
 
-def _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds) -> dict:
+def _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds,
+                stride=1) -> dict:
     t0 = time.perf_counter()
     prep = stage(progress, 0.0, PREPARED)
     head_source = load_head
@@ -142,10 +141,9 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                 get_encoder(job.encoder_size)
             what = "scoring tiles" if job.method == "cva" else "encoding and scoring tiles"
             progress(TILES_START, f"{what}: 0/{len(cores)}")
-            for batch in _batches(cores, batch_size(regime.batch)):
-                raw1 = np.stack([read_padded(r1, w, grid, regime) for w in batch])
-                raw2 = np.stack([read_padded(r2, w, grid, regime) for w in batch])
-                scores = score_batch(job, raw1, raw2)["score"]
+            stride = max(1, int(stride)) if job.method == "head" else 1
+            timings: dict = {}
+            for batch, scores, raw1, raw2 in scored_batches(job, r1, r2, cores, grid, regime, stride, timings=timings):
                 o = regime.overlap
                 for k, w in enumerate(batch):
                     h, wd = int(w.height), int(w.width)
@@ -174,6 +172,8 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
     progress(0.99, "writing the polygons and the summary")
     summary = _summary(job, poly, threshold, n_valid, out_dir, time.perf_counter() - t0)
     summary["clouds"] = cloud_info
+    summary["stride"], summary["refined"] = stride, stride == 1
+    summary["timings"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()}
     summary["caveats"] = caveats(summary)
     (out_dir / "changes.geojson").write_text(json.dumps(poly["geojson"]))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -189,7 +189,8 @@ def caveats(summary: dict) -> list[str]:
     """Reasons to read a result with care, as codes the answers explain: `season` (the dates fall in different
     seasons), `widespread` (Otsu flagged a large share of the scene: a threshold that splits the score histogram
     in two always flags something, so a scene-wide shift reads as change), `head_missing` (`auto` answered with
-    zero-shot because the trained head for this imagery is not fitted yet)."""
+    zero-shot because the trained head for this imagery is not fitted yet), `preview` (the head classified every
+    `stride`-th pixel only: a fast preview, `tools.change.refine` computes the full-resolution map after)."""
     out = []
     months = [str((summary.get(k) or {}).get("date") or "")[5:7] for k in ("before", "after")]
     if all(m.isdigit() for m in months):
@@ -200,6 +201,8 @@ def caveats(summary: dict) -> list[str]:
         out.append("widespread")
     if summary.get("head_missing"):
         out.append("head_missing")
+    if summary.get("refined") is False:
+        out.append("preview")
     return out
 
 

@@ -86,6 +86,9 @@ class Source:
     sensor: str = "unknown"
     scene_id: str | None = None
     nodata: list[float | None] = field(default_factory=list)
+    # Whole-scene reads on a grid, kept so a job reads a small scene once (`AlignedReader.read`): preparing a job
+    # (overview statistics), scoring it and refining a fast preview all slice the same array.
+    whole_reads: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def files(self) -> list[Path]:
@@ -273,11 +276,26 @@ class AlignedReader:
         keep the windowed reads, so memory stays bounded by WHOLE_SCENE_MAX_VALUES.
         """
         if self._whole is None and len(self.source.bands) * self.ref.width * self.ref.height <= WHOLE_SCENE_MAX_VALUES:
-            self._whole = self._read_window(Window(0, 0, self.ref.width, self.ref.height))
+            self._whole = self.source.whole_reads.get(self._grid_key)
+            if self._whole is None:
+                self._whole = self._read_window(Window(0, 0, self.ref.width, self.ref.height))
+                self.source.whole_reads = {self._grid_key: self._whole}  # one grid at a time: memory stays bounded
         if self._whole is not None:
             c, r = int(window.col_off), int(window.row_off)
             return self._whole[:, r : r + int(window.height), c : c + int(window.width)].copy()
         return self._read_window(window)
+
+    @property
+    def _grid_key(self) -> tuple:
+        return (str(self.ref.crs), tuple(self.ref.transform), self.ref.width, self.ref.height)
+
+    @property
+    def whole(self) -> np.ndarray | None:
+        """The whole scene on the reference grid when it is small enough to be held (read on first use), else None."""
+        if len(self.source.bands) * self.ref.width * self.ref.height > WHOLE_SCENE_MAX_VALUES:
+            return None
+        self.read(Window(0, 0, 1, 1))
+        return self._whole
 
     def _read_window(self, window: Window) -> np.ndarray:
         out = np.empty((len(self.source.bands), int(window.height), int(window.width)), np.float32)

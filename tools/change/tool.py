@@ -117,7 +117,7 @@ def detect_change(place: str | None = None, before_scene_id: str | None = None, 
                   progress: ProgressCallback = no_progress) -> ToolResult:
     """What changed between two dates over a place (or between two given catalog scenes, or two uploaded images)."""
     from tools.catalog import open_catalog
-    from tools.change.pipeline import run_change
+    from tools.change.refine import run_with_preview
     from tools.change.sources import open_scene
 
     if before_image and after_image:
@@ -147,7 +147,7 @@ def detect_change(place: str | None = None, before_scene_id: str | None = None, 
                 "ingest a second date with `sentinelle ingest`"
             )
     out_dir = get_settings().data_dir / "results" / "change" / _result_id(before.id, after.id, method)
-    summary = run_change(open_scene(before.id), open_scene(after.id), out_dir, method=method, progress=progress)
+    summary = run_with_preview(open_scene(before.id), open_scene(after.id), out_dir, method=method, progress=progress)
     return _result(summary, before, after, out_dir, place)
 
 
@@ -208,9 +208,18 @@ def _result(summary: dict, before, after, out_dir: Path, place: str | None) -> T
                                    "masked_fraction", "threshold", "regime")},
         "caveats": summary.get("caveats", []),
         "largest_patches": summary["largest_patches"][:5],
+        **refinement_facts(summary),
     }
     return ToolResult(tool="detect_change", facts=facts, layers=layers, files=_output_files(out_dir),
                       model=summary["model"])
+
+
+def refinement_facts(summary: dict) -> dict:
+    """`refined`; for a fast preview also the sampling stride and the seconds until the full-resolution map
+    replaces it in the same folder (the score layer's file)."""
+    if summary.get("refined", True):
+        return {"refined": True}
+    return {"refined": False, "preview_stride": summary.get("stride"), "refine_seconds": summary.get("refine_seconds")}
 
 
 def _output_files(out_dir: Path) -> list[str]:
@@ -228,7 +237,7 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
                    progress: ProgressCallback = no_progress) -> ToolResult:
     """Change between two image files (uploads): same pipeline; map layers only when they are georeferenced."""
 
-    from tools.change.pipeline import run_change
+    from tools.change.refine import run_with_preview
     from tools.change.sources import open_source
 
     before, after = open_source(Path(before_image)), open_source(Path(after_image))
@@ -236,7 +245,7 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
     out_dir = get_settings().data_dir / "results" / "change" / _result_id(
         f"uploads__{Path(before_image).resolve()}", str(Path(after_image).resolve()), method
     )
-    summary = run_change(before, after, out_dir, method=method, progress=progress)
+    summary = run_with_preview(before, after, out_dir, method=method, progress=progress)
     layers: list[MapLayer] = []
     if before.grid.georeferenced:
         from rasterio.warp import transform_bounds
@@ -253,6 +262,7 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
         **{k: summary[k] for k in ("method", "changed_percent", "n_patches", "threshold", "regime") if k in summary},
         "caveats": summary.get("caveats", []),
         "largest_patches": summary["largest_patches"][:5],
+        **refinement_facts(summary),
     }
     if before.grid.georeferenced:
         facts.update({k: summary[k] for k in ("changed_km2", "analysed_km2") if k in summary})
