@@ -39,12 +39,13 @@ def _anchors() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     return classes, embed_texts(phrases), np.asarray(owner)
 
 
-def query_classes(text_en: str) -> dict[str, float]:
-    """The query's distribution over scene classes (English text: `describe.to_english` first)."""
+def query_classes(text_en: str, vector: np.ndarray | None = None) -> dict[str, float]:
+    """The query's distribution over scene classes (English text: `describe.to_english` first; `vector`: its
+    MiniLM embedding when the caller already has it)."""
     from tools.text_embed import embed_texts
 
     classes, phrases, owner = _anchors()
-    sims = phrases @ embed_texts([text_en])[0]
+    sims = phrases @ (embed_texts([text_en])[0] if vector is None else np.asarray(vector, np.float32))
     evidence = np.full(len(classes), -1.0, dtype=np.float64)
     np.maximum.at(evidence, owner, sims)
     weights = np.exp((evidence - evidence.max()) / TEMPERATURE)

@@ -172,6 +172,15 @@ def text_vector(text_en: str, index: ChipIndex) -> tuple[np.ndarray, str]:
     return embed_texts([f"aerial image of {text_en}"])[0], "txt"
 
 
+def _description_query(text_en: str) -> tuple[np.ndarray, np.ndarray]:
+    """MiniLM vectors of the query as a description ('aerial image of ...') and as typed (its scene types), in
+    one forward pass."""
+    from tools.text_embed import embed_texts
+
+    both = embed_texts([f"aerial image of {text_en}", text_en])
+    return both[0], both[1]
+
+
 def search_chips(
     query: str | None = None,
     image: str | None = None,
@@ -189,23 +198,29 @@ def search_chips(
         hits = index.query(vector, k, filters, "img", exclude_ids=own if exclude_self else None)
     elif query:
         english = to_english(query)
-        vector, kind = text_vector(english, index)
+        typed = None
+        if has_text_tower(index.encoder):
+            vector, kind = text_vector(english, index)
+        else:
+            (vector, typed), kind = _description_query(english), "txt"
         info.update(mode="text", query_en=english, classes=mentioned_classes(query))
         hits = index.query(vector, k * 3 + 10, filters, kind)
         if kind == "txt":
-            hits = _rerank_by_scene_type(hits, english, info)
+            hits = _rerank_by_scene_type(hits, english, typed, info)
         hits = hits[:k]
     else:
         raise BadInputError("give a text query or an image")
     return hits, info
 
 
-def _rerank_by_scene_type(hits: list[Hit], english: str, info: dict[str, Any]) -> list[Hit]:
+def _rerank_by_scene_type(
+    hits: list[Hit], english: str, typed: np.ndarray | None, info: dict[str, Any]
+) -> list[Hit]:
     """Description hits re-ranked by how much of each chip's predicted scene type the query asks for
     (`tools.search.concepts`); many chips share a description: among equal scores, the surest classification first."""
     from tools.search.concepts import RERANK_WEIGHT, class_agreement, query_classes
 
-    wanted = query_classes(english)
+    wanted = query_classes(english, typed)
     info["query_scene_types"] = [[c, round(p, 3)] for c, p in sorted(wanted.items(), key=lambda x: -x[1])[:3]]
     for hit in hits:
         hit.score = float(hit.score) + RERANK_WEIGHT * class_agreement(wanted, hit.metadata)
