@@ -180,3 +180,27 @@ def test_galileo_encoder_indexes_multispectral_chips(tmp_data_dir, monkeypatch):
     )
     assert result.model == "galileo-nano" and len(result.facts["results"]) == 3
     assert f"{item.id}@0_0_256_256" not in [r["chip_id"] for r in result.facts["results"]]
+
+
+def test_first_openings_from_many_threads_share_one_index(tmp_path, monkeypatch):
+    """The app's warm-up and the first requests open the index at once: chromadb's client cache is not
+    thread-safe (8 threads on a fresh folder failed 18 of 48 times with "Could not connect to tenant")."""
+    import threading
+
+    from tools.search import index as index_module
+
+    monkeypatch.setattr(index_module, "_INDEXES", {})
+    opened, errors = [], []
+
+    def open_it() -> None:
+        try:
+            opened.append(index_module.open_index(tmp_path / "chroma", encoder="efficientnet-lite0"))
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(opened) == 8 and len({id(i) for i in opened}) == 1

@@ -495,6 +495,7 @@ def clean_metadata(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 _INDEXES: dict[tuple[str, str, str], ChipIndex] = {}
+_OPEN_LOCK = threading.Lock()
 
 
 def open_index(root: Path | None = None, encoder: str = DEFAULT_ENCODER) -> ChipIndex:
@@ -502,6 +503,7 @@ def open_index(root: Path | None = None, encoder: str = DEFAULT_ENCODER) -> Chip
     settings = get_settings()
     url = settings.chroma_url if root is None else None
     key = (str(root or settings.chroma_root), url or "", encoder)
-    if key not in _INDEXES:
-        _INDEXES[key] = ChipIndex(root=root, url=url, encoder=encoder)
-    return _INDEXES[key]
+    with _OPEN_LOCK:  # chromadb's client cache is not thread-safe: two first openings at once raised KeyError
+        if key not in _INDEXES:
+            _INDEXES[key] = ChipIndex(root=root, url=url, encoder=encoder)
+        return _INDEXES[key]
