@@ -8,27 +8,12 @@ from datetime import date
 from pathlib import PurePosixPath
 from typing import Any
 
-SENSOR_NAMES = {"naip": "NAIP", "spacenet": "SpaceNet", "worldview": "WorldView", "planetscope": "PlanetScope",
-                "spot": "SPOT", "modis": "MODIS"}
+from tools.rasters.sensors import sensor_name  # noqa: F401 - re-exported: the answers name sensors
+
 NOUNS = {
     "en": {"scene": ("scene", "scenes"), "tile": ("tile", "tiles")},
     "fr": {"scene": ("scène", "scènes"), "tile": ("tuile", "tuiles")},
 }
-
-
-def sensor_name(platform: str | None) -> str | None:
-    """'sentinel-2a' -> 'Sentinel-2A', 'landsat-8' -> 'Landsat 8', 'naip' -> 'NAIP' (catalog names read as names)."""
-    if not platform:
-        return None
-    text = str(platform).strip().lower()
-    head, _, tail = text.partition("-")
-    if head == "sentinel" and tail:
-        return f"Sentinel-{tail.upper()}"
-    if head == "landsat" and tail:
-        return f"Landsat {tail}"
-    if head in SENSOR_NAMES:
-        return SENSOR_NAMES[head] + (f"-{tail.upper()}" if tail else "")
-    return text[:1].upper() + text[1:]
 
 
 def day_label(day: str | None, language: str) -> str | None:

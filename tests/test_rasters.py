@@ -19,7 +19,6 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 
 from tools.core.errors import BadInputError
-from tools.core.settings import get_settings
 from tools.data import geodata_path
 from tools.rasters.dates import date_from_name, date_from_tags, oscd_dates
 from tools.rasters.footprint import bbox_4326, dataset_footprint, footprint_4326, is_georeferenced

@@ -43,8 +43,9 @@ def open_image_rgb(path: str | os.PathLike, max_side: int | None = None) -> tupl
     limit = user_max_pixels()
     try:
         with warnings.catch_warnings():
-            # PIL warns (on stderr, with its own file path) between the limit and twice it: refuse instead
-            warnings.simplefilter("error", image_mod.DecompressionBombWarning)
+            # PIL warns (on stderr, with its own file path) between the limit and twice it; the header check below
+            # refuses those files itself, with their size
+            warnings.simplefilter("ignore", image_mod.DecompressionBombWarning)
             opened = image_mod.open(resolved, formats=[PIL_FORMATS[driver]])
         with opened as pil:
             width, height = pil.size
@@ -58,7 +59,7 @@ def open_image_rgb(path: str | os.PathLike, max_side: int | None = None) -> tupl
             else:
                 picture = pil.convert("RGB")
                 picture.load()
-    except (image_mod.DecompressionBombError, image_mod.DecompressionBombWarning):
+    except image_mod.DecompressionBombError:
         raise BadInputError(f"{name} is larger than the limit of {limit:,} pixels") from None
     except (OSError, SyntaxError, ValueError) as exc:  # PIL: UnidentifiedImageError is an OSError
         raise BadInputError(f"{name} is a corrupt or truncated {driver} picture ({type(exc).__name__})") from None

@@ -112,3 +112,22 @@ def s2_platform_of_file(name: str) -> str:
     """The Sentinel-2 unit of a product file name ('S2A_...' -> 'sentinel-2a'), else 'sentinel-2'."""
     m = re.match(r"(S2[ABC])_", name, re.IGNORECASE)
     return platform_name(m.group(1)) if m else "sentinel-2"
+
+
+SENSOR_NAMES = {"naip": "NAIP", "spacenet": "SpaceNet", "worldview": "WorldView", "planetscope": "PlanetScope",
+                "spot": "SPOT", "modis": "MODIS"}
+
+
+def sensor_name(platform: str | None) -> str | None:
+    """'sentinel-2a' -> 'Sentinel-2A', 'landsat-8' -> 'Landsat 8', 'naip' -> 'NAIP' (catalog names read as names)."""
+    if not platform:
+        return None
+    text = str(platform).strip().lower()
+    head, _, tail = text.partition("-")
+    if head == "sentinel" and tail:
+        return f"Sentinel-{tail.upper()}"
+    if head == "landsat" and tail:
+        return f"Landsat {tail}"
+    if head in SENSOR_NAMES:
+        return SENSOR_NAMES[head] + (f"-{tail.upper()}" if tail else "")
+    return text[:1].upper() + text[1:]

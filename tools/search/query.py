@@ -18,6 +18,7 @@ import numpy as np
 
 from tools.core.errors import BadInputError, NotFoundError
 from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progress
+from tools.rasters.sensors import sensor_name
 from tools.search.describe import class_phrase, fold, mentioned_classes, to_english
 from tools.search.encoders import DEFAULT_ENCODER, SCENES_ENCODER, TextTower, get_encoder, has_text_tower
 from tools.search.index import ChipIndex, Filters, Hit, open_index
@@ -269,15 +270,19 @@ def _scene_row(rank: int, item: Any) -> dict[str, Any]:
     }
 
 
-def _tile_layers(scene_ids: list[str]) -> list[MapLayer]:
+def _tile_layers(rows: list[dict[str, Any]]) -> list[MapLayer]:
+    """Imagery of the top scenes, named in words for the layer list ('1. SpaceNet · Rotterdam · 2018-03-12'); ids
+    stay in the facts and exports."""
     try:
         from tools.tiles import scene_tile_url
     except ImportError:
         return []
     layers = []
-    for sid in scene_ids[:TOP_SCENE_TILES]:
+    for rank, row in enumerate(rows[:TOP_SCENE_TILES], start=1):
+        words = [sensor_name(row.get("platform")), row.get("place"), str(row.get("date") or "")[:10]]
+        name = f"{rank}. " + (" · ".join(w for w in words if w) or "scene")
         try:
-            layers.append(MapLayer(name=f"scene {sid}", kind="tiles", url=scene_tile_url(sid)))
+            layers.append(MapLayer(name=name, kind="tiles", url=scene_tile_url(row["scene_id"])))
         except Exception:  # noqa: BLE001 - a scene without tiles is still a result
             continue
     return layers
@@ -395,7 +400,8 @@ def find_scenes(
     rows = [_hit_row(i + 1, h, items) for i, h in enumerate(hits)]
     scenes = list(dict.fromkeys(r["scene_id"] for r in rows if r["scene_id"] in items))
     scene_results = group_by_scene(rows, items)
-    layers = [lay for lay in [_footprints_layer(rows, "search results")] if lay] + _tile_layers(scenes)
+    in_catalog = [scene for scene in scene_results if scene["scene_id"] in items]
+    layers = [lay for lay in [_footprints_layer(rows, "search results")] if lay] + _tile_layers(in_catalog)
     progress(1.0, f"{len(rows)} results")
     facts = {
         "mode": info["mode"],
@@ -454,7 +460,7 @@ def _catalog_answer(
     items = sorted(items, key=lambda it: (it.datetime or datetime.min.replace(tzinfo=UTC)).isoformat())
     rows = [_scene_row(i + 1, it) for i, it in enumerate(items[:k])]
     layer = _footprints_layer(rows, "catalog scenes", {it.id: it.geometry for it in items if it.geometry})
-    layers = ([layer] if layer else []) + _tile_layers([r["scene_id"] for r in rows])
+    layers = ([layer] if layer else []) + _tile_layers(rows)
     progress(1.0, f"{len(items)} scenes")
     return ToolResult(
         tool="find_scenes",
