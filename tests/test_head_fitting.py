@@ -24,11 +24,12 @@ def test_auto_without_a_fitted_head_answers_zero_shot_and_says_why(tmp_data_dir,
     assert "pas encore ajusté" in compose(result, {"place": "Rennes"}, "fr")
 
 
-def test_a_cached_head_removes_the_caveat(tmp_data_dir, tmp_path, monkeypatch):
-    from tools.change import head as head_module
+def test_a_cached_head_removes_the_caveat(tmp_data_dir, tmp_path):
+    from tools.change.head import head_path
 
-    monkeypatch.setattr(head_module, "head_path", lambda regime: tmp_path / "fitted.joblib")
-    (tmp_path / "fitted.joblib").write_bytes(b"")  # present but unreadable: load_head falls back to zero-shot
+    for regime in head_fitting.REGIMES:  # present but unreadable: load_head falls back to zero-shot
+        head_path(regime).parent.mkdir(parents=True, exist_ok=True)
+        head_path(regime).write_bytes(b"")
     before = _crop_city("rennes", 1, tmp_path / "imgs_1", size=48)
     after = _crop_city("rennes", 2, tmp_path / "imgs_2", size=48)
     summary = run_change(before, after, tmp_path / "out", method="auto")
