@@ -53,6 +53,22 @@ def test_levels_and_tta(images):
     assert single.shape == feats.shape and not np.allclose(single, feats, atol=1e-3)
     assert np.all(np.sum(single * feats, axis=1) > 0.9)  # views of one scene agree
 
+
+def test_crops_are_training_views_only(images):
+    from tools.image_features import FLIP_VIEWS, LEVELS_DIM, TRAIN_VIEWS, embed_views
+
+    flips, flip_views = embed_views(images, tta=True, levels=True, per_view=True)
+    average, each = embed_views(images, tta=True, levels=True, per_view=True, crops=True)
+    assert each.shape == (3, TRAIN_VIEWS, LEVELS_DIM) and flip_views.shape == (3, FLIP_VIEWS, LEVELS_DIM)
+    assert np.allclose(average, flips, atol=1e-5)  # the descriptor the probe predicts from ignores the crops
+    assert np.allclose(each[:, :FLIP_VIEWS], flip_views, atol=1e-5)
+    assert np.allclose(np.linalg.norm(each, axis=2), 1.0, atol=1e-5)
+    crops = each[:, FLIP_VIEWS:]
+    assert not np.allclose(crops[:, 0], each[:, 0], atol=1e-3)  # a crop is not the whole image
+    own = np.einsum("icd,id->ic", crops, average)  # each crop against its own scene
+    other = np.einsum("icd,jd->ijc", crops, average)[~np.eye(3, dtype=bool)]  # against the other scenes
+    assert own.min() > other.max(), (own, other)
+
 def test_threads_share_one_model(images):
     from tools.image_features import embed_rgb, get_model
 

@@ -95,7 +95,9 @@ def test_bank_cache_is_reused_and_keyed_by_file_list(reader, small_bank, monkeyp
     monkeypatch.setattr(bank, "embed_training", lambda images: (_ for _ in ()).throw(AssertionError("re-embedded")))
     again = bank.build(small_bank["source"], cache=small_bank["cache"])
     assert again.key == built.key and np.array_equal(again.features, built.features)
-    assert again.view_features.shape == (len(built.labels), 4, built.features.shape[1])
+    from tools.image_features import TRAIN_VIEWS
+
+    assert again.view_features.shape == (len(built.labels), TRAIN_VIEWS, built.features.shape[1])
     assert 0 < again.temperature <= 1.0 and again.temperature == built.temperature
     other = _write_labels(small_bank["root"] / "other_source", _split()[0][:-1])
     assert bank.bank_key(bank.read_labels(other)) != built.key

@@ -6,7 +6,9 @@ behind a lock, so threads (Gradio workers, batch CLI) share it.
 
 `embed_rgb(images)` is the contract: (N, 1280) float32, L2-normalised, one vector per image. `embed_views` adds
 test-time augmentation (flips averaged in feature space) and, with `levels=True`, pooled activations of earlier
-stages (textures matter for scene types): on the AID sample these lift scene-type accuracy by about 15 points.
+stages (textures matter for scene types), signed-square-rooted (power normalisation): on the AID sample these lift
+scene-type accuracy by about 15 points. `crops=True` adds five 224 crops of a 256 resize as extra per-view training
+samples for a probe (they are not averaged into the descriptor).
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ LEVEL_BLOCKS = (7, 10, 14, 15)  # ends of the 80-, 112-, 192- and 320-channel st
 LEVEL_DIMS = (80, 112, 192, 320)
 LEVELS_DIM = FEATURE_DIM + sum(LEVEL_DIMS)
 _LEVEL_WEIGHT = 0.5  # each earlier stage counts half as much as the head in the concatenated descriptor
+_LEVEL_POWER = 0.5  # signed power on pooled activations before normalising: damps the few dominant channels
 INPUT_SIZE = 224
+CROP_RESIZE = 256  # crops: centre + 4 corners of INPUT_SIZE cut from the image resized to this
+FLIP_VIEWS = 4
+CROP_VIEWS = 5
+TRAIN_VIEWS = FLIP_VIEWS + CROP_VIEWS  # per-view training samples of one image (`crops=True`)
 _MEAN, _STD = 0.498, 0.502  # EfficientNet-Lite expects inputs in about [-1, 1]
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels): EfficientNet-B0 stages, lite variant (no SE).
@@ -182,15 +189,20 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(pil, dtype=np.float32)
 
 
-def views(image: np.ndarray, tta: bool) -> list[np.ndarray]:
-    """The network inputs (size x size x 3 float) for one image: whole image, plus three flips/rotation for TTA.
+def views(image: np.ndarray, tta: bool, crops: bool = False) -> list[np.ndarray]:
+    """The network inputs (size x size x 3 float) for one image: whole image, plus three flips/rotation for TTA,
+    plus (`crops`) the centre and 4 corner crops of a slightly larger resize.
 
-    Overhead imagery has no "up", so flipped views are the same scene; 4 views cost 4 forward passes.
+    Overhead imagery has no "up", so flipped views are the same scene; each view costs one forward pass.
     """
-    whole = _resize(_to_uint8_rgb(image), INPUT_SIZE)
-    if not tta:
-        return [whole]
-    return [whole, whole[:, ::-1], whole[::-1, :], np.rot90(whole)]
+    rgb = _to_uint8_rgb(image)
+    whole = _resize(rgb, INPUT_SIZE)
+    out = [whole, whole[:, ::-1], whole[::-1, :], np.rot90(whole)] if tta else [whole]
+    if crops:
+        big, m, o = _resize(rgb, CROP_RESIZE), (CROP_RESIZE - INPUT_SIZE) // 2, CROP_RESIZE - INPUT_SIZE
+        out += [big[m : m + INPUT_SIZE, m : m + INPUT_SIZE], big[:INPUT_SIZE, :INPUT_SIZE], big[:INPUT_SIZE, o:],
+                big[o:, :INPUT_SIZE], big[o:, o:]]  # fmt: skip
+    return out
 
 
 def _forward(batch: list[np.ndarray], levels: bool) -> np.ndarray:
@@ -218,9 +230,10 @@ def _combine_levels(raw: np.ndarray) -> np.ndarray:
     return _l2(np.concatenate(parts, axis=1))
 
 
-def _raw_views(images: Sequence[np.ndarray], tta: bool, levels: bool, batch_size: int) -> np.ndarray:
+def _raw_views(images: Sequence[np.ndarray], tta: bool, levels: bool, batch_size: int,
+               crops: bool = False) -> np.ndarray:  # fmt: skip
     """Raw network outputs for every view: (N, V, D)."""
-    per_image = len(views(images[0], tta))
+    per_image = len(views(images[0], tta, crops))
     dim = LEVELS_DIM if levels else FEATURE_DIM
     out = np.zeros((len(images), per_image, dim), dtype=np.float32)
     pending: list[np.ndarray] = []
@@ -234,7 +247,7 @@ def _raw_views(images: Sequence[np.ndarray], tta: bool, levels: bool, batch_size
         slots.clear()
 
     for i, image in enumerate(images):
-        for v, view in enumerate(views(image, tta)):
+        for v, view in enumerate(views(image, tta, crops)):
             pending.append(view)
             slots.append((i, v))
             if len(pending) >= batch_size:
@@ -245,24 +258,31 @@ def _raw_views(images: Sequence[np.ndarray], tta: bool, levels: bool, batch_size
 
 
 def embed_views(images: Sequence[np.ndarray], tta: bool = True, levels: bool = False, batch_size: int = 16,
-                per_view: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                per_view: bool = False, crops: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """L2-normalised descriptors averaged over each image's TTA views: (N, 1280), or (N, 1984) with `levels`.
 
-    With levels, the head is averaged over views first, the stage activations are averaged raw, then combined.
-    With `per_view`, also returns each view's own descriptor (N, V, D) (extra training samples for a probe).
+    With levels, activations are power-normalised, the head is averaged over views first, the stage activations
+    are averaged raw, then combined. With `per_view`, also returns each view's own descriptor (N, V, D) (extra
+    training samples for a probe); `crops` (with `levels`) adds the 5 crops there, after the flips, never to the
+    average (on AID, 10-fold CV: training on flips + crops with power normalisation, +1.7 points top-1).
     """
     dim = LEVELS_DIM if levels else FEATURE_DIM
     if len(images) == 0:
         empty = np.zeros((0, dim), dtype=np.float32)
         return (empty, empty[:, None]) if per_view else empty
-    raw = _raw_views(images, tta, levels, batch_size)
-    heads = _l2(raw[:, :, :FEATURE_DIM])
+    crops = crops and levels
+    raw = _raw_views(images, tta, levels, batch_size, crops)
     if levels:
-        average = _combine_levels(np.concatenate([_l2(heads.sum(axis=1)), raw[:, :, FEATURE_DIM:].mean(axis=1)], 1))
+        raw = np.sign(raw) * np.abs(raw) ** _LEVEL_POWER
+    averaged = raw[:, : (FLIP_VIEWS if tta else 1)]
+    heads = _l2(averaged[:, :, :FEATURE_DIM])
+    if levels:
+        stages = averaged[:, :, FEATURE_DIM:].mean(axis=1)
+        average = _combine_levels(np.concatenate([_l2(heads.sum(axis=1)), stages], 1))
         each = _combine_levels(raw.reshape(-1, dim)).reshape(raw.shape) if per_view else None
     else:
         average = _l2(heads.sum(axis=1))
-        each = heads if per_view else None
+        each = _l2(raw[:, :, :FEATURE_DIM]) if per_view else None
     return (average, each) if per_view else average
 
 

@@ -41,7 +41,7 @@ class OutOfFold:
 def out_of_fold_vectors(chips: list[Any], folds: int = FOLDS, progress: ProgressCallback = no_progress) -> OutOfFold:
     """`efficientnet-lite0-scenes` vectors of labelled chips, each made by a probe that never saw that chip.
 
-    The probe (the reader's recipe: logistic regression on the 4 flipped views) is refit for each of `folds`
+    The probe (the reader's recipe: logistic regression on the 4 flipped views and 5 crops) is refit for each of `folds`
     stratified folds on the other folds plus the default exemplar bank minus any image of this folder (same file
     content); the fold's own chips are then embedded with it. So no vector in the index, query or result, comes
     from a model trained on its own label, and the ranking never reads a label. Returns vectors, their scene
@@ -85,9 +85,9 @@ def out_of_fold_vectors(chips: list[Any], folds: int = FOLDS, progress: Progress
 
 def _bank_extra(exclude_hashes: set[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The default exemplar bank (the reader's) minus images whose content is in the evaluated folder."""
-    from tools.image_features import LEVELS_DIM
+    from tools.image_features import LEVELS_DIM, TRAIN_VIEWS
 
-    empty = np.zeros((0, LEVELS_DIM), np.float32), np.zeros((0, 4, LEVELS_DIM), np.float32), []
+    empty = np.zeros((0, LEVELS_DIM), np.float32), np.zeros((0, TRAIN_VIEWS, LEVELS_DIM), np.float32), []
     try:
         from tools.reader.bank import get_classifier
 
@@ -98,5 +98,8 @@ def _bank_extra(exclude_hashes: set[str]) -> tuple[np.ndarray, np.ndarray, list[
         return empty  # cannot tell which bank images are in the folder: leave the bank out
     keep = np.array([h not in exclude_hashes for h in clf.hashes])
     feats = clf.features[keep]
-    views = clf.view_features[keep] if clf.view_features is not None else np.repeat(feats[:, None], 4, axis=1)
+    views = clf.view_features
+    if views is None or views.shape[1] != TRAIN_VIEWS:  # a bank without per-view samples: its descriptors stand in
+        return feats, np.repeat(feats[:, None], TRAIN_VIEWS, axis=1), [str(lab) for lab in clf.labels[keep]]
+    views = views[keep]
     return feats, views, [str(lab) for lab in clf.labels[keep]]
