@@ -11,6 +11,7 @@ from tools.core.errors import NotFoundError
 from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progress
 from tools.core.settings import get_settings
 
+# Outlines with a faint fill: the two dates under them stay visible (and the fill still takes clicks for popups).
 POLYGON_STYLE = {"color": "#e4572e", "weight": 2, "fillColor": "#e4572e", "fillOpacity": 0.05}
 SCORE_COLORMAP = "magma"
 MAGMA_STOPS = ("#000004", "#51127c", "#b73779", "#fc8961", "#fcfdbf")  # the colormap at 0, 1/4 ... 1 of its range
