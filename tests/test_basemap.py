@@ -128,3 +128,14 @@ def test_report_pages_inline_world_region_and_local_bundles():
     page = standalone_map_html({"layers": layers})
     assert "id='sn-basemap-data'" in page and "SentinelleBasemap" in page and "SentinelleCompare" in page
     assert [b["min_zoom"] for b in embedded_basemap([])["bundles"]] == [0]
+
+
+def test_warm_up_simplifies_the_world_band_of_every_layer():
+    from tools import basemap
+
+    basemap.simplified_layer.cache_clear()
+    basemap.warm_up()
+    info = basemap.simplified_layer.cache_info()
+    assert info.currsize == len(basemap.LAYERS)  # one entry per layer, world band only
+    basemap.layer_geojson("land", 2)
+    assert basemap.simplified_layer.cache_info().hits > info.hits  # the first world view is served from the cache

@@ -121,6 +121,14 @@ def simplified_layer(name: str, band: int) -> tuple[np.ndarray, tuple[dict[str, 
     return geoms, props, shapely.STRtree(geoms)
 
 
+def warm_up(max_band: int = 0) -> None:
+    """Simplify every layer for the coarse zoom bands now, so the first page's world view is not built on demand
+    (the world band costs ~2 s per layer on this CPU, far more when the server is busy)."""
+    for band in range(max_band + 1):
+        for name in LAYERS:
+            simplified_layer(name, band)
+
+
 def snap_bbox(bbox: tuple[float, float, float, float] | None, band: int) -> tuple[float, float, float, float]:
     """`bbox` grown to the band's grid and cut to the world (the whole world for the coarsest band), so that
     nearby views share one answer."""

@@ -73,6 +73,12 @@ def _warm_up() -> None:
         log.warning("warm-up failed: %s", exc)
     finally:
         WARM.set()
+    try:
+        from tools import basemap
+
+        basemap.warm_up()  # the world view every first page opens on
+    except Exception as exc:  # noqa: BLE001 - the base map then builds on demand
+        log.warning("base map warm-up failed: %s", exc)
 
 
 def _tiles_router():

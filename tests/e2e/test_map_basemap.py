@@ -32,7 +32,8 @@ def _watch_requests(page) -> list[str]:
 
 
 def _wait_basemap(frame, zoom: int) -> dict:
-    frame.wait_for_function(f"() => document.body.getAttribute('data-basemap-zoom') === '{zoom}'", timeout=30_000)
+    # a zoom band is simplified on first use (seconds; far more on a busy CI machine): a generous bound
+    frame.wait_for_function(f"() => document.body.getAttribute('data-basemap-zoom') === '{zoom}'", timeout=120_000)
     frame.wait_for_timeout(300)  # labels are thinned after the tooltips are laid out
     return frame.evaluate("SentinelleBasemap.stats()")
 
