@@ -68,3 +68,24 @@ def test_decision_split_never_touches_the_added_cities(cities):
 def test_scores_a_wrong_prediction_as_wrong(cities):
     result = leave_one_group_out(cities, lambda train: (lambda city: ~city.label), DECISION_CITIES)
     assert result["f1"] == 0.0 and "f1_added" not in result
+
+
+def test_feature_cache_matches_the_pipeline_features_and_round_trips(tmp_data_dir):
+    """Paris (the smallest OSCD city): the head's features on every pixel, every 8 px patch embedded for both dates,
+    and a second read comes from the npz with the same values."""
+    from tools.change.feature_cache import cache_dir, load_or_compute
+    from tools.change.training import dev_pairs, pair_features
+
+    pair = next(p for p in dev_pairs("s2") if p.name == "paris")
+    f = load_or_compute(pair, "s2")
+    names, x, valid, regime = pair_features(pair)
+    assert regime == "s2" and f.names == names
+    assert f.x.shape == x.shape and f.label.shape == x.shape[:2] and f.valid.sum() == valid.sum()
+    assert np.allclose(f.x.astype(np.float32), x, rtol=2e-3, atol=2e-3)
+    h, w = f.label.shape
+    assert f.patch == 8 and f.e1.shape == (-(-h // 8), -(-w // 8), 128) == f.e2.shape
+    assert (np.abs(f.e1.astype(np.float32)).sum(-1) > 0).all() and (np.abs(f.e2.astype(np.float32)).sum(-1) > 0).all()
+    assert not np.array_equal(f.e1, f.e2)
+    assert (cache_dir("s2") / "OSCD_paris.npz").exists()
+    g = load_or_compute(pair, "s2")
+    assert np.array_equal(g.x, f.x) and np.array_equal(g.e1, f.e1) and g.names == f.names
