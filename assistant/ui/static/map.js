@@ -226,7 +226,9 @@
 
   function init(el) {
     L.Icon.Default.imagePath = (cfg.staticBase || "/static") + "/leaflet/images/";
-    map = L.map(el, { worldCopyJump: true, zoomControl: true }).setView([46.5, 2.5], 5);
+    // Zoom bounds set here: left unset, Leaflet takes them from the tile layers, and the catalog imagery (drawn from
+    // zoom 10) would stop anyone zooming out past 10 now that the base map is vector, not tiles.
+    map = L.map(el, { worldCopyJump: true, zoomControl: true, minZoom: 1, maxZoom: 22 }).setView([46.5, 2.5], 5);
     var bases = {};
     var blank = L.tileLayer("", { attribution: "Sentinelle (offline)" });
     if (window.SentinelleBasemap) {
