@@ -18,7 +18,6 @@ from typing import Literal
 from assistant.config import get_settings
 
 log = logging.getLogger(__name__)
-REGIMES = ("s2", "vhr")
 State = Literal["ready", "fitting", "failed", "missing"]
 
 _lock = threading.Lock()
@@ -27,9 +26,9 @@ _process: subprocess.Popen | None = None
 
 def heads_ready() -> bool:
     """True when a head is cached for every regime that has one (whatever their version: load_head checks it)."""
-    from tools.change.head import head_path
+    from tools.change.head import HEAD_REGIMES, head_path
 
-    return all(head_path(regime).exists() for regime in REGIMES)
+    return all(head_path(regime).exists() for regime in HEAD_REGIMES)
 
 
 def state() -> State:

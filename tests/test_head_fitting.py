@@ -25,9 +25,9 @@ def test_auto_without_a_fitted_head_answers_zero_shot_and_says_why(tmp_data_dir,
 
 
 def test_a_cached_head_removes_the_caveat(tmp_data_dir, tmp_path):
-    from tools.change.head import head_path
+    from tools.change.head import HEAD_REGIMES, head_path
 
-    for regime in head_fitting.REGIMES:  # present but unreadable: load_head falls back to zero-shot
+    for regime in HEAD_REGIMES:  # present but unreadable: load_head falls back to zero-shot
         head_path(regime).parent.mkdir(parents=True, exist_ok=True)
         head_path(regime).write_bytes(b"")
     before = _crop_city("rennes", 1, tmp_path / "imgs_1", size=48)

@@ -85,10 +85,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tools.change.head import head_path, load_head
+    from tools.change.head import HEAD_REGIMES, head_path, load_head
     from tools.change.training import train_head
 
-    regimes = ["s2", "vhr"] if args.regime == "all" else [args.regime]
+    regimes = list(HEAD_REGIMES) if args.regime == "all" else [args.regime]
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     if not kinds or set(kinds) - {"hgb", "logreg"}:
         raise BadInputError("--kinds: a comma-separated list of hgb, logreg")

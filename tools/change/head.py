@@ -97,6 +97,10 @@ def upsample_sparse(p: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
     return np.einsum("ij,bjk,lk->bil", w, p.astype(np.float32), w, optimize=True)
 
 
+HEAD_REGIMES = ("s2", "vhr")
+"""The regimes a supervised head is trained for (labelled development pairs exist); others answer zero-shot."""
+
+
 def head_path(regime: str) -> Path:
     return get_settings().models_dir / f"change_head_{regime}_v{VERSION}.joblib"
 

@@ -19,7 +19,15 @@ from rasterio.windows import Window
 from tools.change.band_features import Regime, choose_regime, embed, galileo_distances
 from tools.change.bands import BandMap, common_bands, fit_scaling, month_index, to_galileo
 from tools.change.cva import cva_score
-from tools.change.head import ChangeHead, head_fits, head_path, load_head, sparse_positions, upsample_sparse
+from tools.change.head import (
+    HEAD_REGIMES,
+    ChangeHead,
+    head_fits,
+    head_path,
+    load_head,
+    sparse_positions,
+    upsample_sparse,
+)
 from tools.change.pixel import deep_features, has_rgb, image_stats, pixel_features
 from tools.change.sources import AlignedReader, Grid, Source, check_overlap, open_source
 from tools.core.errors import BadInputError
@@ -127,7 +135,7 @@ def prepare(
             head = None
     extras: dict = {}
     if method == "auto":
-        if head is None and regime.name in ("s2", "vhr") and not head_path(regime.name).exists():
+        if head is None and regime.name in HEAD_REGIMES and not head_path(regime.name).exists():
             extras["head_missing"] = True  # said in the answer: the head is fitted in the background
         method = "head" if head is not None else "zeroshot"
     return ChangeJob(

@@ -14,6 +14,7 @@ import joblib
 import numpy as np
 
 from tools.change.head import (
+    HEAD_REGIMES,
     PER_PAIR_THRESHOLD,
     SAMPLES_NEG,
     SAMPLES_POS,
@@ -239,7 +240,7 @@ def load_or_train_head(regime: str, bm=None, progress: ProgressCallback = no_pro
     cannot be had here (no development pairs) or is not usable for `bm`. A fit takes minutes: `progress` hears
     of each development pair read."""
     head = cached_head(regime)
-    if head is None and regime in ("s2", "vhr"):
+    if head is None and regime in HEAD_REGIMES:
         n_pairs = max(len(dev_pairs(regime)), 1)
         read = [0]
 
