@@ -46,6 +46,17 @@ def test_the_date_message_is_one_line_in_the_question_language():
     assert "il n'y a pas de mois 13" in french and french.startswith("Je ne peux pas lire les dates")
 
 
+@pytest.mark.parametrize(("question", "start", "end"), [
+    ("Qu'est-ce qui a changé à Paris depuis l'été 2016 ?", "2016-06-01", None),
+    ("What changed since the summer of 2016?", "2016-06-01", None),
+    ("Images jusqu'au printemps 2018", None, "2018-05-31"),
+    ("What was built in the summer of 2017?", "2017-06-01", "2017-08-31"),  # "in the" is no "since"
+])  # fmt: skip
+def test_since_or_until_a_season_with_an_article_is_open_ended(question, start, end):
+    dates = parse_dates(question)
+    assert (dates.start, dates.end) == (start, end)
+
+
 def test_a_reversed_range_is_read_in_order_and_said():
     dates = parse_dates("What changed in Bordeaux between 2018 and 2015?")
     assert (dates.start, dates.end, dates.reversed) == ("2015-01-01", "2018-12-31", True)

@@ -57,8 +57,10 @@ _MENTION = re.compile(
     """,
     re.VERBOSE,
 )
-_SINCE = re.compile(r"\b(since|after|starting|starting in|depuis|apres|a partir de|des)\s*$")
-_UNTIL = re.compile(r"\b(before|until|till|up to|avant|jusqu a|jusqu en|jusqu au)\s*$")
+# "since the summer of 2016", "depuis l'été 2016", "avant le printemps 2018": an article may sit in between
+_ARTICLE = r"(?:\s+(?:the|l|le|la|les|en|au|in))?"
+_SINCE = re.compile(rf"\b(since|after|starting|starting in|depuis|apres|a partir de|des){_ARTICLE}\s*$")
+_UNTIL = re.compile(rf"\b(before|until|till|up to|avant|jusqu a|jusqu en|jusqu au){_ARTICLE}\s*$")
 
 
 @dataclass
