@@ -135,6 +135,27 @@ def test_unknown_theme_and_far_site_fail_clearly(catalog):
         measure_theme("any", lon=10.0, lat=10.0, radius_km=2.0)
 
 
+def test_a_failed_measure_is_said_in_french_without_english_left(catalog):
+    from assistant import answers
+    from tools.core.errors import NotFoundError
+    from tools.services import measure_theme
+
+    said = []
+    for call, error in ((lambda: measure_theme("built", place="North Dakota"), BadInputError),
+                        (lambda: measure_theme("snow", place="Pucallpa"), BadInputError),
+                        (lambda: measure_theme("any", lon=10.0, lat=10.0, radius_km=2.0), NotFoundError),
+                        (lambda: measure_theme("any", lon=10.0, lat=10.0, radius_km=300.0), BadInputError)):
+        with pytest.raises(error) as caught:
+            call()
+        said.append(answers.error_answer("measure_theme", str(caught.value), "fr"))
+    assert "la mesure des surfaces bâties et sols nus demande les bandes" in said[0]
+    assert "mesure inconnue « snow »" in said[1]
+    assert "aucune scène datée sur" in said[2] or "la zone autour du site ne recouvre pas" in said[2]
+    assert "hors limites" in said[3]
+    for text in said:
+        assert not any(word in text for word in (" needs ", " measure ", "scene(s) found", "out of range")), text
+
+
 def _crop_paint(city: str, date: int, dst, size: int = 256, cloud: bool = False) -> np.ndarray:
     """A size x size corner of an OSCD date folder (every band cropped to the same bounds, file names kept so the
     date is read from them); with `cloud`, a bright soft-edged disc painted into every band (a synthetic thick
