@@ -7,6 +7,7 @@ answer streams token by token.
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 from collections.abc import Callable
@@ -67,6 +68,8 @@ class LocalVLM:
         from transformers import TextIteratorStreamer
 
         inputs = self.inputs(question, rgb)
+        if "token_type_ids" in inputs and "token_type_ids" not in inspect.signature(self.model.forward).parameters:
+            inputs.pop("token_type_ids")  # a BERT-style tokenizer adds segment ids a decoder-only model refuses
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         errors: list[BaseException] = []
