@@ -102,3 +102,43 @@ def test_the_map_draws_the_largest_patches_within_a_vertex_budget(catalog, monke
     assert 1 <= len(drawn) < len(every) and f"largest {len(drawn)} drawn" in layer.name
     assert [f["properties"]["id"] for f in drawn] == [f["properties"]["id"] for f in every[: len(drawn)]]
     assert sum(tool._vertices(f["geometry"]["coordinates"]) for f in drawn) <= 400 or len(drawn) == 1
+
+
+def _naip_crop(name: str, dst: Path, size: int = 384) -> Path:
+    """A size x size window of a real NAIP scene, written as a small GeoTIFF (what a user would upload)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(geodata_path(f"naip-timeseries/{name}")) as src:
+        window = Window((src.width - size) // 2, (src.height - size) // 2, size, size)
+        profile = {**src.profile, "width": size, "height": size, "transform": src.window_transform(window)}
+        profile.pop("blockxsize", None), profile.pop("blockysize", None), profile.update(tiled=False)
+        with rasterio.open(dst, "w", **profile) as out:
+            out.write(src.read(window=window))
+    return dst
+
+
+def test_two_georeferenced_uploads_get_a_before_after_swipe(tmp_data_dir, tmp_path):
+    import numpy as np
+    from morecantile import tms
+
+    from tools.change.tool import compare_images
+    from tools.rasters.images import decode_png_rgba
+    from tools.tiles import render_url_tile
+
+    before = _naip_crop(NAIP[0], tmp_path / f"aaaa1111_{NAIP[0]}")  # uploads keep the name: its date is read
+    after = _naip_crop(NAIP[2], tmp_path / f"bbbb2222_{NAIP[2]}")
+    result = compare_images(str(before), str(after), method="cva")
+    roles = {layer.role: layer for layer in result.layers if layer.role}
+    assert set(roles) == {"before", "after", "score"}
+    assert roles["before"].name.startswith("uploads: before 2009") and "2020" in roles["after"].name
+    west, south, east, north = roles["before"].bounds
+    tile = tms.get("WebMercatorQuad").tile((west + east) / 2, (south + north) / 2, 17)
+    pixels = []
+    for role in ("before", "after"):
+        png = render_url_tile(roles[role].url, tile.z, tile.x, tile.y)
+        assert png is not None, role
+        rgba = np.asarray(decode_png_rgba(png))
+        assert (rgba[..., 3] > 0).mean() > 0.5  # imagery where the upload lies, not an empty tile
+        pixels.append(rgba[..., :3].astype(int))
+    assert np.abs(pixels[0] - pixels[1]).mean() > 5  # two different dates drawn, not one image twice

@@ -183,6 +183,8 @@ def render_result_tile(relpath: str, z: int, x: int, y: int, colormap: str = "vi
 
     check_tile(z, x, y)
     path = result_path(relpath)
+    if colormap.lower() == RGB_RESULT:
+        return _render_rgb_result(path, z, x, y)
     try:
         colors = cmap.get(colormap.lower())
     except Exception:  # noqa: BLE001 - rio-tiler raises InvalidColorMapName
@@ -203,6 +205,28 @@ def render_result_tile(relpath: str, z: int, x: int, y: int, colormap: str = "vi
             return None
     img = img.rescale(in_range=[(low, high)])
     return img.render(img_format="PNG", colormap=colors)
+
+
+RGB_RESULT = "rgb"
+"""The `colormap` of a result that is already a display image (8-bit RGB, 0 = transparent): drawn as it is."""
+
+
+def _render_rgb_result(path: Path, z: int, x: int, y: int) -> bytes | None:
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    from tools.rasters.open import open_raster
+
+    with _GDAL_LOCK, open_raster(path) as ds, Reader(None, dataset=ds) as src:
+        if ds.count < 3 or ds.dtypes[0] != "uint8":
+            raise BadInputError("this result is not an RGB display image")
+        if not src.tile_exists(x, y, z):
+            return None
+        try:
+            img = src.tile(x, y, z, indexes=(1, 2, 3))
+        except TileOutsideBounds:
+            return None
+    return img.render(img_format="PNG")
 
 
 def check_tile(z: int, x: int, y: int) -> None:

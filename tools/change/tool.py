@@ -234,6 +234,26 @@ def _display_name(path: str) -> str:
     return re.sub(r"^[0-9a-f]{8}_", "", Path(path).name)
 
 
+def _upload_views(before, after, out_dir: Path, summary: dict) -> list[MapLayer]:
+    """The two uploaded images as before/after layers (display COGs in the run's folder): the map's swipe."""
+    from rasterio.warp import transform_bounds
+
+    from tools.change.views import write_rgb_view
+    from tools.tiles import RGB_RESULT, result_tile_url
+
+    layers = []
+    for role, source in (("before", before), ("after", after)):
+        day = summary[role].get("date")
+        view = write_rgb_view(source, out_dir / f"{role}_rgb.tif")
+        if view is None:
+            continue
+        bounds = list(transform_bounds(source.grid.crs, "EPSG:4326", *source.grid.bounds))
+        name = f"uploads: {role} {day or _display_name(str(source.label))}"  # a file name, never a server path
+        layers.append(MapLayer(name=name, kind="tiles", url=result_tile_url(view, colormap=RGB_RESULT),
+                               bounds=bounds, role=role))
+    return layers
+
+
 def compare_images(before_image: str, after_image: str, method: str = "auto", *,
                    progress: ProgressCallback = no_progress) -> ToolResult:
     """Change between two image files (uploads): same pipeline; map layers only when they are georeferenced."""
@@ -252,7 +272,7 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
         from rasterio.warp import transform_bounds
 
         bounds = list(transform_bounds(before.grid.crs, "EPSG:4326", *before.grid.bounds))
-        layers = _result_layers("uploads", out_dir, summary, bounds)
+        layers = [*_upload_views(before, after, out_dir, summary), *_result_layers("uploads", out_dir, summary, bounds)]
     facts = {
         "before_image": _display_name(before_image),
         "after_image": _display_name(after_image),
