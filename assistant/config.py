@@ -43,6 +43,10 @@ class Settings(ToolSettings):
     auth: str | None = Field(None, description="'user:password' to protect the app (stakeholder links).")
     share: bool = Field(False, description="Ask Gradio for a public share link (needs internet).")
     public_url: str | None = Field(None, description="Public base URL used in deep links, when behind a proxy.")
+    change_precompute: bool = Field(
+        True, description="At start, cache the Galileo embeddings of the catalog's change pairs in a low-priority "
+        "child process, so a first change question only reads them."
+    )
 
     # --- share links ------------------------------------------------------------------------------
     secret_key: SecretStr | None = Field(

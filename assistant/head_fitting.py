@@ -3,7 +3,9 @@
 Fitting the Sentinel-2 and VHR heads on the development pairs takes minutes on two cores. The server starts
 `sentinelle change train-head --if-missing` as a low-priority child process when it starts serving; until the heads
 exist, `detect_change` answers with zero-shot and says so (the `head_missing` caveat), and the status line under the
-title says which method answers.
+title says which method answers. Beside it, a second low-priority child (`sentinelle change precompute`) caches
+the Galileo embeddings of every catalog pair a change question may compare, so a first question on the demo
+catalog only reads them (`tools.change.precompute`; off with SENTINELLE_CHANGE_PRECOMPUTE=0).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ State = Literal["ready", "fitting", "failed", "missing"]
 
 _lock = threading.Lock()
 _process: subprocess.Popen | None = None
+_embedder: subprocess.Popen | None = None
 
 
 def heads_ready() -> bool:
@@ -43,31 +46,57 @@ def state() -> State:
         return "failed"
 
 
+def _spawn(args: list[str], log_name: str) -> subprocess.Popen:
+    """`sentinelle <args>` as a niced child process writing to <data_dir>/logs/<log_name>."""
+    logs = get_settings().data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-c", "import sys; from assistant.cli import main; sys.exit(main())", *args]
+    with open(logs / log_name, "ab") as out:
+        # niced: chat answers keep the CPU first; a separate process so the work never holds the server's GIL
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=lambda: os.nice(10))
+
+
 def start() -> bool:
-    """Start fitting the missing heads in a child process (once per server); False when nothing needs doing."""
+    """Start fitting the missing heads in a child process (once per server); False when nothing needs doing.
+    Also starts the Galileo warm-up of the catalog's pairs (`start_precompute`)."""
     global _process
+    start_precompute()
     if heads_ready():
         return False
     with _lock:
         if _process is not None and _process.poll() is None:
             return False
-        logs = get_settings().data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-c", "import sys; from assistant.cli import main; sys.exit(main())",
-                   "change", "train-head", "--if-missing"]
-        with open(logs / "train-head.log", "ab") as out:
-            # niced: chat answers keep the CPU first; a separate process so fitting never holds the server's GIL
-            _process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        preexec_fn=lambda: os.nice(10))
-    log.info("fitting change heads in the background (pid %s), log in %s", _process.pid, logs / "train-head.log")
+        _process = _spawn(["change", "train-head", "--if-missing"], "train-head.log")
+    log.info("fitting change heads in the background (pid %s), log in data/logs/train-head.log", _process.pid)
     return True
 
 
-def stop() -> None:
-    """End a fitting still running when the server stops (the next start resumes: --if-missing)."""
+def start_precompute() -> bool:
+    """Cache the Galileo embeddings of the catalog's change pairs in a child process (once per server, unless
+    `change_precompute` is off); False when not started. Pairs already cached cost a read each."""
+    global _embedder
+    if not get_settings().change_precompute:
+        return False
     with _lock:
-        if _process is not None and _process.poll() is None:
-            _process.terminate()
+        if _embedder is not None and _embedder.poll() is None:
+            return False
+        _embedder = _spawn(["change", "precompute", "--quiet"], "change-precompute.log")
+    log.info("caching Galileo embeddings of the catalog's pairs (pid %s)", _embedder.pid)
+    return True
+
+
+def precompute_running() -> bool:
+    with _lock:
+        return _embedder is not None and _embedder.poll() is None
+
+
+def stop() -> None:
+    """End a fitting or a warm-up still running when the server stops (the next start resumes where they were)."""
+    with _lock:
+        for child in (_process, _embedder):
+            if child is not None and child.poll() is None:
+                child.terminate()
 
 
 def status_line() -> str:

@@ -14,6 +14,8 @@ os.environ.setdefault("SENTINELLE_MODELS_MIRROR", str(SHARED / "models"))
 os.environ.setdefault("SENTINELLE_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# No background Galileo warm-up of the catalog in servers the tests start (test_change_precompute turns it on).
+os.environ.setdefault("SENTINELLE_CHANGE_PRECOMPUTE", "0")
 
 
 @pytest.fixture(autouse=True)

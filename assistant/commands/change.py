@@ -12,12 +12,14 @@ from assistant.errors import BadInputError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "change",
-        help="change map between two images (raster, per-band folder or catalog scene id); or `change train-head`",
+        help="change map between two images (raster, per-band folder or catalog scene id); or `change train-head`, "
+        "`change precompute`",
         description="sentinelle change BEFORE AFTER --out DIR [--method auto|zeroshot|head|cva]\n"
-        "sentinelle change train-head [--regime s2|vhr|all] [--kinds hgb,logreg]",
+        "sentinelle change train-head [--regime s2|vhr|all] [--kinds hgb,logreg]\n"
+        "sentinelle change precompute [--max-pairs N]  (Galileo embeddings of the catalog's pairs, cached)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="BEFORE AFTER", help="two inputs, or 'train-head'")
+    p.add_argument("inputs", nargs="+", metavar="BEFORE AFTER", help="two inputs, or 'train-head', 'precompute'")
     p.add_argument("--out", type=Path, help="output folder (score.tif, mask.tif, changes.geojson, summary.json)")
     p.add_argument("--method", default="auto", choices=["auto", "zeroshot", "head", "cva"])
     p.add_argument("--encoder", default="nano", choices=["nano", "tiny", "base"], help="Galileo size")
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train-head: only regimes without a usable head, fitted once without validation (used by `make demo`)",
     )
+    p.add_argument("--max-pairs", type=int, help="precompute: at most this many catalog pairs (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run)
@@ -52,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     if args.inputs[0] == "train-head":
         return _train(args)
+    if args.inputs == ["precompute"]:
+        return _precompute(args)
     if len(args.inputs) != 2:
         raise BadInputError("give two inputs: sentinelle change BEFORE AFTER --out DIR")
     if args.out is None:
@@ -81,6 +86,21 @@ def _run(args: argparse.Namespace) -> int:
             f"{summary['method']} ({summary['model'] or 'no model'}): {km2}{summary['changed_percent']:.2f}% "
             f"changed, {summary['n_patches']} patches; outputs in {args.out}"
         )
+    return 0
+
+
+def _precompute(args: argparse.Namespace) -> int:
+    """Caches the Galileo embeddings of every catalog pair a change question may compare (the server runs this
+    in the background at start), so a first question only reads them."""
+    from tools.change.precompute import warm_catalog
+
+    def say(fraction: float, message: str) -> None:
+        if not args.quiet:
+            print(f"{fraction:4.0%} {message}", flush=True)
+
+    done = warm_catalog(max_pairs=args.max_pairs, encoder_size=args.encoder, progress=say)
+    print(f"Galileo embeddings: {done.encoded_dates} date(s) encoded, {done.pairs} pair(s) visited "
+          f"({done.skipped} not cacheable) in {done.seconds:.0f} s")
     return 0
 
 
