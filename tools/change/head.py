@@ -15,6 +15,7 @@ Weights go to `<data_dir>/models/`, never to git. This module is the model and i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import joblib
@@ -106,10 +107,18 @@ def head_path(regime: str) -> Path:
 
 
 def cached_head(regime: str) -> ChangeHead | None:
-    """The head stored for a regime as it is (any version); None when there is none or it cannot be read."""
+    """The head stored for a regime as it is (any version); None when there is none or it cannot be read.
+    Read once per file version (path, size, mtime): a question does not pay for unpickling the trees."""
     path = head_path(regime)
-    if not path.exists():
+    try:
+        st = path.stat()
+    except OSError:
         return None
+    return _read_head(path, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _read_head(path: Path, size: int, mtime_ns: int) -> ChangeHead | None:
     try:
         return joblib.load(path)
     except Exception:  # stale or corrupt cache: retrain or fall back

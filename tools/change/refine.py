@@ -1,7 +1,8 @@
 """Answer fast, refine after: a sparse preview of the head's map first, the full-resolution map in the background.
 
 The head costs most of a change job (gradient-boosted trees on every pixel). The preview classifies every
-PREVIEW_STRIDE-th pixel of each tile and interpolates in between; the refinement then reruns the job at full
+PREVIEW_STRIDE-th pixel of each tile (coarser on large scenes: about PREVIEW_HEAD_PIXELS at most) and interpolates
+in between; the refinement then reruns the job at full
 resolution in a background thread, with the Galileo embeddings the preview cached, into a hidden folder beside
 the result, and moves each output over the preview's atomically (`os.replace`): a tile request or a download sees
 the preview's file or the refined one, never half of one. summary.json moves last and says `refined: true`.
@@ -20,7 +21,11 @@ from pathlib import Path
 from tools.core.results import ProgressCallback, no_progress
 
 PREVIEW_STRIDE = 2  # label F1 on held-out OSCD cities: 0.344 vs 0.348 at full resolution (stride 4: 0.328)
-PREVIEW_MIN_PIXELS = 512 * 512  # smaller pairs are classified at full resolution at once (a few seconds)
+PREVIEW_MIN_PIXELS = 256 * 256  # smaller pairs are classified at full resolution at once (about a second)
+# The preview classifies about this many pixels at most: the stride grows with the scene (Beirut, 1070 x 1180:
+# stride 3, its mask agreeing with the full-resolution one on 99.80 % of the pixels, F1 0.925 between the two
+# masks; stride 2: 99.89 %, 0.961, for 45 % more head time).
+PREVIEW_HEAD_PIXELS = 200_000
 log = logging.getLogger(__name__)
 _running: dict[Path, threading.Thread] = {}
 _lock = threading.Lock()
@@ -29,6 +34,12 @@ _lock = threading.Lock()
 def wants_preview(method: str, width: int, height: int) -> bool:
     """A preview pays off where the head runs (head, or auto with a head) on a scene of some size."""
     return method in ("auto", "head") and width * height >= PREVIEW_MIN_PIXELS
+
+
+def preview_stride(width: int, height: int) -> int:
+    """The head's sampling stride for a preview: PREVIEW_STRIDE, coarser when the scene holds more than
+    PREVIEW_HEAD_PIXELS samples at that stride (the preview's cost stays about constant)."""
+    return max(PREVIEW_STRIDE, math.ceil(math.sqrt(width * height / PREVIEW_HEAD_PIXELS)))
 
 
 def refine_estimate(summary: dict, workers: int | None = None) -> int:
@@ -102,7 +113,8 @@ def run_with_preview(before, after, out_dir: Path, method: str = "auto",
     grid = before.grid
     if not wants_preview(method, grid.width, grid.height):
         return run_change(before, after, out_dir, method=method, progress=progress, **kwargs)
-    summary = run_change(before, after, out_dir, method=method, progress=progress, stride=PREVIEW_STRIDE, **kwargs)
+    stride = preview_stride(grid.width, grid.height)
+    summary = run_change(before, after, out_dir, method=method, progress=progress, stride=stride, **kwargs)
     if summary.get("refined", True):  # auto answered without the head: nothing to refine
         return summary
     summary["refine_seconds"] = refine_estimate(summary)
