@@ -4,6 +4,7 @@ embedding cache, and the preview-then-refine flow of the tool."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -147,3 +148,49 @@ def test_detect_change_answers_with_a_preview_and_refines_it_in_place(with_head,
     # a small pair is answered at full resolution at once
     monkeypatch.setattr(refine, "PREVIEW_MIN_PIXELS", 10**9)
     assert refine.run_with_preview(before, after, tmp_data_dir / "small", method="head")["refined"] is True
+
+
+def test_the_open_map_swaps_in_the_refined_layers_by_itself(with_head, tmp_data_dir, monkeypatch):
+    """The chat answers a change question with a preview; once the refinement lands the tab's session holds the
+    refined score (a new tile URL: the browser cannot show cached preview tiles) and polygons, under a new
+    revision (the map's long poll redraws), and a stale copy stored later by the chat handler keeps them."""
+    from assistant.events import Done, LayerAdded, ToolFinished
+    from assistant.ui import refinement
+    from assistant.ui.handlers import Handlers
+    from assistant.ui.store import SessionStore
+    from tools.catalog import open_catalog
+    from tools.change import detect_change
+    from tools.change.tool import map_features
+
+    monkeypatch.setattr(refine, "PREVIEW_MIN_PIXELS", 100_000)  # Rennes (563 x 339) counts as large here
+    open_catalog().ingest([geodata_path(f"oscd-s2/images/rennes/imgs_{k}") for k in (1, 2)], place="Rennes Test")
+    result = detect_change(place="Rennes Test", method="auto")
+    assert result.facts["refined"] is False and refinement.is_preview(result)
+    preview_score = next(layer for layer in result.layers if layer.role == "score")
+    assert "v=" in preview_score.url
+
+    class Fake:
+        def stream(self, message, image=None, session=None):
+            yield ToolFinished(call_id="c", name="detect_change", args={}, duration_s=1.0, ok=True, result=result)
+            for layer in result.layers:
+                yield LayerAdded(layer=layer)
+            yield Done(answer="preview", language="en")
+
+    store = SessionStore()
+    handlers = Handlers(store=store, assistant=lambda: Fake())
+    sid, _, _ = handlers.load({})
+    list(handlers.respond(sid, "What changed in Rennes?"))
+    stale = store.get(sid)  # the chat handler's copy of the session, taken before the refinement landed
+    refinement.wait(sid, timeout=600)
+    rev, state = store.map_state(sid)
+    summary = json.loads((Path(result.files[-1])).read_text())
+    assert summary["refined"] is True
+    layers = {layer["role"] if layer.get("role") else layer["kind"]: layer for layer in state["layers"]}
+    assert layers["score"]["url"] != preview_score.url and layers["score"]["url"].split("&v=")[0] == \
+        preview_score.url.split("&v=")[0]
+    assert layers["geojson"]["data"] == map_features(json.loads((Path(result.files[0]).parent /
+                                                                 "changes.geojson").read_text()))
+    assert not layers["geojson"].get("fly_to") and "preview" not in next(iter(layers["geojson"]["legend"]))
+    assert len(state["layers"]) == len(result.layers)  # replaced, not added beside the preview's
+    handlers._put(sid, stale)
+    assert store.map_state(sid)[1]["layers"] == state["layers"] and store.revision(sid) > rev

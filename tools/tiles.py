@@ -37,8 +37,10 @@ def results_root() -> Path:
     return (get_settings().data_dir / "results").resolve()
 
 
-def result_tile_url(path: Path, colormap: str = "viridis", rescale: tuple[float, float] | None = None) -> str:
-    """XYZ template of a result raster under `<data_dir>/results/` (change scores, masks)."""
+def result_tile_url(path: Path, colormap: str = "viridis", rescale: tuple[float, float] | None = None,
+                    version: str | None = None) -> str:
+    """XYZ template of a result raster under `<data_dir>/results/` (change scores, masks). `version` (the route
+    ignores it) names one state of a file rewritten in place: a new URL, so browsers fetch the new tiles."""
     resolved = Path(path).resolve()
     root = results_root()
     if not resolved.is_relative_to(root):
@@ -47,6 +49,8 @@ def result_tile_url(path: Path, colormap: str = "viridis", rescale: tuple[float,
     query = {"colormap": colormap}
     if rescale is not None:
         query["rescale"] = f"{float(rescale[0])},{float(rescale[1])}"
+    if version:
+        query["v"] = version
     return f"/tiles/results/{rel}/{{z}}/{{x}}/{{y}}.png?{urlencode(query)}"
 
 

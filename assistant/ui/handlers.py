@@ -14,8 +14,10 @@ from typing import Any
 
 from assistant.config import get_settings
 from assistant.errors import SentinelleError
+from assistant.events import ToolFinished
 from assistant.session import ChatTurn, Session
 from assistant.turns import StreamingAssistant, TurnFold, apply, apply_event
+from assistant.ui import refinement
 from assistant.ui.chat import live_messages, session_messages, user_messages
 from assistant.ui.store import STORE, SessionStore
 from assistant.ui.upload import accept_upload, upload_layers
@@ -115,10 +117,10 @@ class Handlers:
                 user = ChatTurn(role="user", content=text or f"(upload: {_name(files[0])})")
                 answer = ChatTurn(role="assistant", content=f"⚠️ {exc}")
                 session.turns += [user, answer]
-                self.store.put(sid, session)
+                self._put(sid, session)
                 yield session_messages(session)
                 return
-            self.store.put(sid, session)
+            self._put(sid, session)
         if not text and image is None:
             yield history
             return
@@ -126,14 +128,17 @@ class Handlers:
         user = ChatTurn(role="user", content=question, image=str(image) if image else None)
         history = history + user_messages(user)
         folded = TurnFold()
+        previews = []  # change answers given as a fast preview: their refined maps are drawn when they land
         yield history + live_messages(folded)
 
         try:
             stream = self.assistant().stream(question, image=str(image) if image else None, session=session)
             for event in stream:
                 folded.feed(event)
+                if isinstance(event, ToolFinished) and refinement.is_preview(event.result):
+                    previews.append(event.result)
                 if apply_event(session, event):  # a layer or a view: the map shows it now
-                    self.store.put(sid, session)
+                    self._put(sid, session)
                 yield history + live_messages(folded)
         except SentinelleError as exc:
             folded.fail(str(exc))
@@ -143,8 +148,15 @@ class Handlers:
             folded.fail(f"Something went wrong on the server while answering (incident {incident}); please try again "
                         "or rephrase.")
         apply(session, user, folded)
-        self.store.put(sid, session)
+        self._put(sid, session)
+        for result in previews:  # after the turn is stored: the swap then finds the preview's layers in it
+            refinement.watch(self.store, sid, result)
         yield history + live_messages(folded)
+
+    def _put(self, sid: str, session: Session) -> None:
+        """Stores the handler's copy of a session with the refined change maps that landed meanwhile."""
+        refinement.apply_swaps(sid, session)
+        self.store.put(sid, session)
 
     def focus(self, sid: str, clicked: Any) -> bool:
         """A click on a search thumbnail in the chat: the map flies to that scene (a new `view` with a fresh

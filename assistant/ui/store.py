@@ -13,6 +13,7 @@ import threading
 import uuid
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from assistant.config import get_settings
@@ -95,6 +96,19 @@ class SessionStore:
             packed, rev = self._live[sid]
             session = self._unpack(packed)
             session.add_layer(layer)
+            self._set(sid, self._pack(session), rev + 1)
+            return rev + 1
+
+    def update(self, sid: str, change: Callable[[Session], bool]) -> int | None:
+        """Changes a live session in place, under the lock (background updates such as a refined change map);
+        the new revision, None when the session is gone or `change` said it changed nothing."""
+        with self._lock:
+            if sid not in self._live:
+                return None
+            packed, rev = self._live[sid]
+            session = self._unpack(packed)
+            if not change(session):
+                return None
             self._set(sid, self._pack(session), rev + 1)
             return rev + 1
 

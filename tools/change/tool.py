@@ -163,14 +163,40 @@ def _result_layers(label: str, out_dir: Path, summary: dict, bounds: list[float]
     shown = map_features(fc)
     drawn = "" if len(shown["features"]) == len(fc["features"]) else f", largest {len(shown['features'])} drawn"
     hi = SCORE_RANGE[summary["method"]]
+    # the score file is rewritten in place when a preview is refined: its version makes the tile URL a new one
+    version = f"{(out_dir / 'score.tif').stat().st_mtime_ns:x}"
+    stage = "" if summary.get("refined", True) else "; preview, the full-resolution map follows"
     return [
         MapLayer(name=f"{label}: change score", kind="tiles", bounds=bounds, style={"opacity": 0.6}, role="score",
-                 url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi)),
+                 url=result_tile_url(out_dir / "score.tif", colormap=SCORE_COLORMAP, rescale=(0.0, hi),
+                                     version=version),
                  legend=score_legend(hi)),
         MapLayer(name=f"{label}: changes ({summary['n_patches']} patches{drawn})", kind="geojson", data=shown,
                  bounds=bounds, style=POLYGON_STYLE, fly_to=True,
-                 legend={f"changed: score ≥ {summary['threshold']:.3g} (outlined)": POLYGON_STYLE["color"]}),
+                 legend={f"changed: score ≥ {summary['threshold']:.3g} (outlined{stage})": POLYGON_STYLE["color"]}),
     ]
+
+
+def refined_layers(result: ToolResult) -> list[MapLayer] | None:
+    """The score and polygon layers of a change result whose preview has been refined since (read from its
+    folder), to draw in place of the preview's; None while the folder still holds the preview. The map keeps its
+    view: no fly_to."""
+    import json
+
+    files = [Path(f) for f in result.files if Path(f).name == "summary.json"]
+    score = next((layer for layer in result.layers if layer.role == "score"), None)
+    if not files or score is None or not score.name.endswith(": change score"):
+        return None
+    out_dir = files[0].parent
+    try:
+        summary = json.loads(files[0].read_text())
+    except (OSError, ValueError):
+        return None
+    if not summary.get("refined", True):
+        return None
+    label = score.name.removesuffix(": change score")
+    return [layer.model_copy(update={"fly_to": False}) for layer in _result_layers(label, out_dir, summary,
+                                                                                    score.bounds)]
 
 
 def score_legend(hi: float) -> dict[str, str]:
