@@ -5,8 +5,10 @@ in a temporary folder, and the largest OSCD city (Beirut, 1070 x 1180 px, 13 Sen
 are written as RGB at 1 m (`--naip-res`) so that the very-high-resolution regime, and with it its change head,
 applies; at its own 5 m and 4 bands the pair has no head. Methods: cva, zeroshot, head (full resolution) and
 head:N (the sparse preview: the head on every N-th pixel). Each runs in its own child process, which reports its
-wall time, CPU time and peak RSS (ru_maxrss), with an empty Galileo embedding cache (the first question on a
-pair). CVA covers the whole NAIP scene; the Galileo methods cover the whole scene too unless `--galileo-rows N`
+wall time, CPU time and peak RSS (ru_maxrss), twice: "cold" with an empty Galileo embedding cache (the first
+question on a pair nobody warmed), then "cached" in a fresh child reading the embeddings the cold run stored (a
+question on a catalog pair `sentinelle change precompute` warmed, as the server does at start). CVA covers the
+whole NAIP scene; the Galileo methods cover the whole scene too unless `--galileo-rows N`
 (and `--cva-rows N` for CVA) limits them to a full-width strip of N rows of the same large files (on a shared
 2-core CPU a full-scene Galileo pass takes hours; a full-scene CVA of the 1 m RGB pair spends minutes polygonising
 its noisy Otsu mask). Wall times on a machine shared with other work are noisy: the CPU seconds column is the
@@ -97,11 +99,12 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--before"), ap.add_argument("--after"), ap.add_argument("--out")
     ap.add_argument("--method"), ap.add_argument("--rows", type=int, default=0)
+    ap.add_argument("--cache-dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         from tools.change import embeddings
 
-        embeddings.cache_dir = lambda: Path(args.out).parent / f"galileo-cache-{Path(args.out).name}"  # empty
+        embeddings.cache_dir = lambda: Path(args.cache_dir)  # empty (cold) or filled by the cold run (cached)
         child(args)
         return
     os.environ.setdefault("SENTINELLE_DATA_MIRROR", str(ROOT.parent / "shared" / "geodata"))
@@ -126,23 +129,36 @@ def main() -> None:
         for name, pair in pairs.items():
             for method in args.methods.split(","):
                 n_rows = 0 if name == "oscd" else args.cva_rows if method == "cva" else args.galileo_rows
-                out = tmp / f"out_{name}_{method.replace(':', '_')}"
-                cmd = [sys.executable, __file__, "--child", "--before", str(pair[0]), "--after", str(pair[1]),
-                       "--out", str(out), "--method", method, "--rows", str(n_rows),
-                       "--size", str(args.size), "--threads", str(args.threads)]
-                res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                line = [x for x in res.stdout.splitlines() if x.startswith("{")]
-                if res.returncode or not line:
-                    print(f"  {name} {method}: failed\n{res.stderr[-1500:]}")
-                    continue
-                rows.append({"pair": name, **json.loads(line[-1])})
-                r = rows[-1]
-                print(f"  {name} {method}: {r['pixels'] / 1e6:.2f} Mpx in {r['seconds']:.1f}s", flush=True)
-    print(f"\n{'pair':6s} {'method':9s} {'ran':9s} {'Mpx':>7s} {'wall s':>7s} {'CPU s':>7s} {'Mpx/s':>7s} "
-          f"{'peak RSS MB':>12s} {'changed %':>9s}")
+                tag = f"{name}_{method.replace(':', '_')}"
+                row: dict = {"pair": name}
+                for run in ("cold", "cached") if method != "cva" else ("cold",):
+                    cmd = [sys.executable, __file__, "--child", "--before", str(pair[0]), "--after", str(pair[1]),
+                           "--out", str(tmp / f"out_{tag}_{run}"), "--cache-dir", str(tmp / f"galileo_{tag}"),
+                           "--method", method, "--rows", str(n_rows), "--size", str(args.size),
+                           "--threads", str(args.threads)]
+                    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                    line = [x for x in res.stdout.splitlines() if x.startswith("{")]
+                    if res.returncode or not line:
+                        print(f"  {name} {method} {run}: failed\n{res.stderr[-1500:]}")
+                        break
+                    out = json.loads(line[-1])
+                    row.update({k: v for k, v in out.items() if k in ("method", "pixels", "ran", "changed_percent")})
+                    row[run] = out
+                    print(f"  {name} {method} {run}: {out['pixels'] / 1e6:.2f} Mpx in {out['seconds']:.1f}s",
+                          flush=True)
+                if "cold" in row:
+                    rows.append(row)
+    print(f"\n{'':34s}{'cold (empty Galileo cache)':^36s} {'cached embeddings':^36s}")
+    print(f"{'pair':6s} {'method':9s} {'ran':9s} {'Mpx':>7s} " + 2 * f"{'wall s':>7s} {'CPU s':>7s} {'Mpx/s':>7s} "
+          f"{'RSS MB':>7s}  " + f"{'changed %':>9s}")
     for r in rows:
-        print(f"{r['pair']:6s} {r['method']:9s} {r['ran']:9s} {r['pixels'] / 1e6:7.2f} {r['seconds']:7.1f} "
-              f"{r['cpu_seconds']:7.1f} {r['mpx_s']:7.3f} {r['peak_rss_mb']:12.0f} {r['changed_percent']:9.2f}")
+        cells = ""
+        for run in ("cold", "cached"):
+            m = r.get(run)
+            cells += (f"{m['seconds']:7.1f} {m['cpu_seconds']:7.1f} {m['mpx_s']:7.3f} {m['peak_rss_mb']:7.0f}  "
+                      if m else f"{'-':>7s} {'-':>7s} {'-':>7s} {'-':>7s}  ")
+        print(f"{r['pair']:6s} {r['method']:9s} {r['ran']:9s} {r['pixels'] / 1e6:7.2f} {cells}"
+              f"{r['changed_percent']:9.2f}")
 
 
 if __name__ == "__main__":
