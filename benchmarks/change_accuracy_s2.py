@@ -11,7 +11,8 @@ runs on a shared CPU; smoothing windows are then in strided pixels). Results are
         [--stride 2] [--out results.jsonl]
 
 configs.json: {"name": {"model": "hgb"|"logreg", "iters": 150, "samples": [6000, 12000], "smooth": 5,
-"emb": ["dates", "diff", "dpca", "ctx"], "emb_k": 8, "norm": "city", "rules": ["prob", "quantile", "region"]}}
+"emb": ["dates", "diff", "dpca", "ctx"], "emb_k": 8, "norm": "city", "ctx": ["pixel", "galileo"],
+"rules": ["prob", "quantile", "region", "minsize"]}}
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from scipy.ndimage import label as cc_label
 from scipy.ndimage import uniform_filter
 
+from tools.change.context import galileo_context, patch_to_pixels, pixel_context
 from tools.change.feature_cache import load_or_compute
 from tools.change.labels import confusion, metrics
 from tools.change.protocol import DECISION_CITIES, folds, summarize
@@ -33,6 +35,7 @@ from tools.change.training import _best_threshold, dev_pairs
 STRIDE = 1
 OUT = "change_accuracy_s2.jsonl"
 ITEMS: list = []
+CONTEXT: set = set()  # spatial-context feature kinds computed at load (those the configs ask for)
 
 
 @dataclass
@@ -45,9 +48,23 @@ class It:
     e2: np.ndarray
     patch: int
     names: list
+    ctx: dict | None = None  # spatial-context features by kind ("pixel", "galileo"): (h, w, K) float16, strided
 
 
-STRIDE = 1
+
+
+def context_of(kind, f):
+    """One kind of spatial-context features of a cached pair, (H, W, K) at full resolution."""
+    h, w = f.label.shape
+    if kind == "pixel":
+        return pixel_context(f.x, f.names)[1]
+    if kind == "pixel_small":  # windows that fit a tile's 8 px overlap
+        return pixel_context(f.x, f.names, means=(), stds=(7, 15), maxs=(7, 15), anomaly=15)[1]
+    if kind == "galileo":
+        return patch_to_pixels(galileo_context(f.e1, f.e2)[1], h, w, f.patch)
+    if kind == "galileo_tile":
+        return patch_to_pixels(galileo_context_tiled(f.e1, f.e2), h, w, f.patch)
+    raise ValueError(kind)
 
 
 def load(cities=None):
@@ -57,6 +74,9 @@ def load(cities=None):
             continue
         f = load_or_compute(p, "s2")
         s = STRIDE
+        ctx = None
+        if CONTEXT:  # computed at full resolution, then strided: windows are in full-resolution pixels
+            ctx = {k: context_of(k, f)[::s, ::s].astype(np.float16) for k in CONTEXT}
         out.append(
             It(
                 p.name,
@@ -67,8 +87,32 @@ def load(cities=None):
                 f.e2.astype(np.float32),
                 f.patch / s,
                 f.names,
+                ctx,
             )
         )
+    return out
+
+
+def galileo_context_tiled(e1, e2, core=6, pad=1):
+    """`galileo_context` as the pipeline's s2 tiles would compute it: each tile sees only its own 8 x 8 patches
+    (6 x 6 core + 1 patch of overlap, edge patches repeated at the scene border); the cores are stitched."""
+    import torch
+
+    from tools.change.context import galileo_context_tiles
+
+    gh, gw, _ = e1.shape
+    rows = [np.clip(np.arange(r - pad, r + core + pad), 0, gh - 1) for r in range(0, gh, core)]
+    cols = [np.clip(np.arange(c - pad, c + core + pad), 0, gw - 1) for c in range(0, gw, core)]
+    win = [(r, c) for r in rows for c in cols]
+    a = torch.from_numpy(np.stack([e1[np.ix_(r, c)] for r, c in win]).astype(np.float32))
+    b = torch.from_numpy(np.stack([e2[np.ix_(r, c)] for r, c in win]).astype(np.float32))
+    maps = galileo_context_tiles(a, b)
+    out = np.zeros((gh, gw, len(maps)), np.float32)
+    for k, (r, c) in enumerate(win):
+        r0, c0 = r[pad], c[pad]
+        h, w = min(core, gh - r0), min(core, gw - c0)
+        tile = np.stack([m[k].numpy() for m in maps.values()], -1)
+        out[r0 : r0 + h, c0 : c0 + w] = tile[pad : pad + h, pad : pad + w]
     return out
 
 
@@ -141,6 +185,8 @@ def features(it, emb, cfg):
         x = (x - m) / s
     if emb is not None:
         x = np.concatenate([x, emb.pixels(it)], -1)
+    if cfg.get("ctx"):
+        x = np.concatenate([x] + [it.ctx[k].astype(np.float32) for k in cfg["ctx"]], -1)
     return x
 
 
@@ -168,6 +214,8 @@ def smooth(p, cfg):
 
 
 def fit_model(train, cfg, seed=0):
+    if cfg.get("model") == "fcn":
+        return fit_fcn(train, cfg, seed)
     rng = np.random.default_rng(seed)
     emb = Emb(train, cfg["emb_k"], cfg["emb"]) if cfg.get("emb") else None
     xs, ys = [], []
@@ -193,6 +241,80 @@ def fit_model(train, cfg, seed=0):
     return prob
 
 
+def fit_fcn(train, cfg, seed=0):
+    """A small fully-convolutional net (1x1 reduction, residual dilated 3x3 convolutions, 1x1 output) trained on
+    random crops of the training cities (each city drawn equally often), class-weighted BCE + soft dice loss, a fixed
+    number of steps (the time bound); features standardised per image (cfg norm "city")."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    ch, steps, crop, batch = cfg.get("ch", 16), cfg.get("steps", 300), cfg.get("crop", 64), cfg.get("batch", 8)
+    dil = cfg.get("dilations", [1, 2, 4, 8])
+
+    def feats(it):
+        return np.clip(features(it, None, cfg), -6, 6).transpose(2, 0, 1).astype(np.float32)
+
+    xs = [feats(it) for it in train]
+    ys = [(it.label & it.valid).astype(np.float32) for it in train]
+    vs = [it.valid.astype(np.float32) for it in train]
+    pos = sum(float(y.sum()) for y in ys)
+    tot = sum(float(v.sum()) for v in vs)
+    pos_weight = torch.tensor(min(50.0, (tot - pos) / max(pos, 1.0)))
+
+    class Net(nn.Module):
+        def __init__(self, f):
+            super().__init__()
+            self.inp = nn.Conv2d(f, ch, 1)
+            self.blocks = nn.ModuleList(nn.Conv2d(ch, ch, 3, padding=d, dilation=d) for d in dil)
+            self.out = nn.Conv2d(ch, 1, 1)
+
+        def forward(self, x):
+            h = torch.relu(self.inp(x))
+            for b in self.blocks:
+                h = h + torch.relu(b(h))
+            return self.out(h)[:, 0]
+
+    net = Net(xs[0].shape[0])
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.get("lr", 3e-3), weight_decay=1e-4)
+
+    def crop_of(i):
+        x, y, v = xs[i], ys[i], vs[i]
+        h, w = y.shape
+        r = rng.integers(0, max(1, h - crop + 1))
+        c = rng.integers(0, max(1, w - crop + 1))
+        out = [a[..., r : r + crop, c : c + crop] for a in (x, y, v)]
+        ph, pw = crop - out[1].shape[0], crop - out[1].shape[1]
+        if ph or pw:
+            out = [np.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, ph), (0, pw)]) for a in out]
+        return out
+
+    net.train()
+    for _ in range(steps):
+        parts = [crop_of(i) for i in rng.integers(0, len(xs), batch)]
+        x = torch.from_numpy(np.stack([p[0] for p in parts]))
+        y = torch.from_numpy(np.stack([p[1] for p in parts]))
+        v = torch.from_numpy(np.stack([p[2] for p in parts]))
+        logit = net(x)
+        bce = nn.functional.binary_cross_entropy_with_logits(logit, y, pos_weight=pos_weight, reduction="none")
+        bce = (bce * v).sum() / v.sum().clamp(min=1) / (1 + pos_weight) * 2
+        pr = torch.sigmoid(logit) * v
+        dice = 1 - (2 * (pr * y).sum() + 1) / (pr.sum() + y.sum() + 1)
+        loss = bce + dice
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+
+    def prob(it):
+        with torch.no_grad():
+            p = torch.sigmoid(net(torch.from_numpy(feats(it))[None]))[0].numpy().astype(np.float32)
+        return smooth(p, cfg)
+
+    return prob
+
+
 def region_mean(p, lo):
     """Each connected region of p > lo gets its mean probability (object-level smoothing)."""
     lab, n = cc_label(p > lo)
@@ -204,12 +326,27 @@ def region_mean(p, lo):
     return np.where(lab > 0, out, p).astype(np.float32)
 
 
+def drop_small(mask, m):
+    """The mask without its connected regions (8-connected) of fewer than m pixels."""
+    if m <= 1:
+        return mask
+    lab, n = cc_label(mask, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return mask
+    size = np.bincount(lab.ravel())
+    keep = size >= m
+    keep[0] = False
+    return keep[lab]
+
+
 def decide(p, it, rule, th):
     if rule == "quantile":
         v = p[it.valid]
         return p > np.quantile(v, th) if len(v) else p > 1
     if rule == "region":
         return region_mean(p, th[0]) > th[1]
+    if rule == "minsize":
+        return drop_small(p > th[0], th[1])
     return p > th
 
 
@@ -226,6 +363,19 @@ def choose(probs, items, rule):
             f = metrics(c)["f1"]
             if f > bf:
                 best, bf = q, f
+        return best
+    if rule == "minsize":  # minimum region size in full-resolution pixels, in strided pixels here
+        best, bf = (0.5, 0), -1
+        for th in np.linspace(0.1, 0.9, 17):
+            for m_full in (0, 16, 36, 64, 100, 196):
+                m = int(round(m_full / STRIDE**2))
+                c = sum(
+                    confusion(decide(p, it, "minsize", (th, m)), it.label, it.valid)
+                    for p, it in zip(probs, items, strict=True)
+                )
+                f = metrics(c)["f1"]
+                if f > bf:
+                    best, bf = (float(th), m), f
         return best
     if rule == "region":
         best, bf = (0.3, 0.5), -1
@@ -294,7 +444,7 @@ def run(name, cfg, split, rules=("prob",)):
 
 
 def main() -> None:
-    global STRIDE, OUT, ITEMS
+    global STRIDE, OUT, ITEMS, CONTEXT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("split", choices=("decision", "all"))
     ap.add_argument("configs")
@@ -302,8 +452,10 @@ def main() -> None:
     ap.add_argument("--out", default=OUT)
     a = ap.parse_args()
     STRIDE, OUT = a.stride, a.out
+    configs = json.loads(open(a.configs).read())
+    CONTEXT = {k for c in configs.values() for k in c.get("ctx", [])}
     ITEMS = load(None if a.split == "all" else DECISION_CITIES)
-    for name, cfg in json.loads(open(a.configs).read()).items():
+    for name, cfg in configs.items():
         run(name, cfg, a.split, tuple(cfg.pop("rules", ["prob"])))
 
 
