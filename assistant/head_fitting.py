@@ -68,7 +68,8 @@ def start() -> bool:
         if _process is not None and _process.poll() is None:
             return False
         _process = _spawn(["change", "train-head", "--if-missing"], "train-head.log")
-    log.info("fitting change heads in the background (pid %s), log in data/logs/train-head.log", _process.pid)
+    log.info("fitting change heads in the background (pid %s), log in %s", _process.pid,
+             get_settings().data_dir / "logs" / "train-head.log")
     return True
 
 
