@@ -32,9 +32,7 @@ from tools.core.settings import get_settings
 RECIPE = "lite0-levels-pow-flip4-crop5train-logreg+lda-v5"
 PROBE_C = 10.0
 LDA_WEIGHT = 0.5  # share of the shrinkage-LDA logits in the probe (0 = logistic regression alone)
-MODEL_DESCRIPTION = (
-    "EfficientNet-Lite0 (ImageNet) features + logistic-regression/LDA probe on AID exemplar scenes"
-)
+MODEL_DESCRIPTION = "EfficientNet-Lite0 (ImageNet) features + logistic-regression/LDA probe on AID exemplar scenes"
 
 _lock = threading.Lock()
 
