@@ -87,3 +87,24 @@ def test_the_server_warm_up_runs_in_a_niced_child_and_can_be_turned_off(rennes_c
     from tools.change import embeddings
 
     assert len(list(embeddings.cache_dir().glob("*.npy"))) == 2
+
+
+def test_a_long_series_is_warmed_pair_by_pair_with_a_few_scenes_open(tmp_data_dir, monkeypatch):
+    """Eight dated Landsat scenes of Pucallpa (28 pairs): every pair reaches the encoder with both of its dates open
+    while older scenes are let go (the demo catalog's series once raised KeyError here and ended the warm-up)."""
+    from tools.catalog import open_catalog
+    from tools.change import precompute
+
+    folder = geodata_path("landsat-pucallpa-timeseries")
+    open_catalog().ingest(sorted(folder.glob("*.tif")), place="Pucallpa Test")
+    seen = []
+
+    def fake_warm(before, after, encoder_size, workers):
+        seen.append((before.scene_id, after.scene_id))
+        return 0
+
+    monkeypatch.setattr(precompute, "warm_pair", fake_warm)
+    done = precompute.warm_catalog()
+    pairs = precompute.pair_order(open_catalog().items())
+    assert len(pairs) >= 20 and done.pairs == len(pairs) and done.skipped == 0
+    assert seen == [(b.id, a.id) for b, a in pairs]

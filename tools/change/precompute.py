@@ -104,7 +104,8 @@ def warm_catalog(items: Iterable | None = None, max_pairs: int | None = None, en
             for it in (b, a):
                 if it.id not in sources:
                     if len(sources) >= 4:  # each holds its whole-scene read: a few scenes in memory at most
-                        sources.clear()
+                        for other in [key for key in sources if key not in (b.id, a.id)]:
+                            del sources[other]  # never the pair's other date, opened a moment ago
                     sources[it.id] = open_scene(it.id)
             encoded = warm_pair(sources[b.id], sources[a.id], encoder_size, workers)
         except (SentinelleError, OSError, ValueError) as exc:
