@@ -11,8 +11,10 @@ runs on a shared CPU; smoothing windows are then in strided pixels). Results are
         [--stride 2] [--out results.jsonl]
 
 configs.json: {"name": {"model": "hgb"|"logreg", "iters": 150, "samples": [6000, 12000], "smooth": 5,
-"emb": ["dates", "diff", "dpca", "ctx"], "emb_k": 8, "norm": "city", "ctx": ["pixel", "galileo"],
-"rules": ["prob", "quantile", "region", "minsize"]}}
+"emb": ["dates", "diff", "dpca", "ctx"], "emb_k": 8, "norm": "city",
+"ctx": ["pixel", "pixel_small", "galileo", "galileo_tile"], "rules": ["prob", "quantile", "region", "minsize"]}}
+("ctx": spatial-context features of tools/change/context.py; "model": "fcn" trains a small fully-convolutional net
+on the per-image-standardised features instead, with "ch", "steps", "crop", "batch", "lr".)
 """
 
 from __future__ import annotations
