@@ -70,6 +70,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_warm(url: str, limit_s: float = 600.0) -> float:
+    """Seconds until the server at `url` says its agent is warm (/healthz), at most `limit_s`."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if json.load(response).get("warm"):
+                    break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return time.perf_counter() - started
+
+
 def baseline(questions: list[str]) -> list[float]:
     """Time to the first TextDelta from the agent itself (models already loaded)."""
     from assistant.agent import Assistant
@@ -135,16 +149,7 @@ def main() -> int:
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        started = time.perf_counter()
-        for _ in range(1200):
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                    if json.load(response).get("warm"):
-                        break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        warm_up_s = time.perf_counter() - started
+        warm_up_s = wait_warm(url)
         cold, warm = ui(url, questions)
     finally:
         server.terminate()

@@ -194,3 +194,25 @@ def test_the_open_map_swaps_in_the_refined_layers_by_itself(with_head, tmp_data_
     assert len(state["layers"]) == len(result.layers)  # replaced, not added beside the preview's
     handlers._put(sid, stale)
     assert store.map_state(sid)[1]["layers"] == state["layers"] and store.revision(sid) > rev
+
+
+def test_the_background_refinement_runs_below_the_answering_threads(tmp_path, monkeypatch):
+    """The full-resolution refinement lowers its own thread's priority (and its scoring pool's, which inherits it):
+    the next question's answer gets the cores first."""
+    import os
+    import threading
+
+    from tools.change import pipeline, refine
+
+    seen = {}
+
+    def record_priority(before, after, out_dir, **kwargs):
+        seen["refine"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        raise RuntimeError("stop here: only the priority is under test")
+
+    monkeypatch.setattr(pipeline, "run_change", record_priority)
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = refine.start_refinement(None, None, tmp_path / "run", ("score.tif",), method="head")
+    thread.join(30)
+    assert seen["refine"] == min(19, caller + refine.REFINE_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller  # the caller's own priority stays

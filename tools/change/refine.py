@@ -28,6 +28,7 @@ PREVIEW_MIN_PIXELS = 256 * 256  # smaller pairs are classified at full resolutio
 PREVIEW_HEAD_PIXELS = 200_000
 log = logging.getLogger(__name__)
 _running: dict[Path, threading.Thread] = {}
+REFINE_NICENESS = 10  # the background refinement's nice value; the server's own threads stay at 0
 _lock = threading.Lock()
 
 
@@ -85,9 +86,20 @@ def start_refinement(before, after, out_dir: Path, outputs: tuple[str, ...], **k
     return thread
 
 
+def _lower_priority() -> None:
+    """Lowers this thread's CPU priority by REFINE_NICENESS (Linux: a thread has its own nice value, and the threads
+    it starts, such as the scoring pool, inherit it), so the next question's answer gets the cores first."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + REFINE_NICENESS))
+    except (AttributeError, OSError):  # not Linux, or not allowed: the refinement just competes as before
+        pass
+
+
 def _refine(before, after, out_dir: Path, outputs: tuple[str, ...], **kwargs) -> None:
     from tools.change.pipeline import run_change
 
+    _lower_priority()
     tmp = out_dir / f".refine-{os.getpid()}-{threading.get_ident()}"
     try:
         t0 = time.perf_counter()
