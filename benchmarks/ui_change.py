@@ -13,6 +13,16 @@ precompute`) and the heads fitted (`train-head --if-missing`), as a server does 
     .venv/bin/python benchmarks/ui_change.py --data-dir DIR [--repeat 2] [--cold]
 
 DIR must hold a demo catalog and index (`sentinelle demo-catalog`, `sentinelle index`).
+
+Measured here (2026-12-04, 2 shared cores, load average 2.5, heads v3 fitted, catalog warmed, 45 s between questions,
+`--repeat 2`):
+
+    agent in-process, city pair (baseline)   median 5.84 s   max 6.01 s
+    browser, Sentinel-2 city pair (Beirut)   median 7.01 s   max 7.27 s
+    browser, VHR upload pair (LEVIR 256²)    median 1.81 s   max 1.83 s
+
+An earlier run at load ~5 with no gap (the VHR pair asked while Beirut's refinement ran, before it was niced): city
+6.81 / 7.81 s, VHR 2.55 / 4.30 s.
 """
 
 from __future__ import annotations
