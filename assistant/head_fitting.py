@@ -54,7 +54,22 @@ def _spawn(args: list[str], log_name: str) -> subprocess.Popen:
     with open(logs / log_name, "ab") as out:
         # niced: chat answers keep the CPU first; a separate process so the work never holds the server's GIL
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=lambda: os.nice(10))
+                                preexec_fn=_child_setup)
+
+
+def _child_setup() -> None:
+    """In the child, before it runs: lower its priority, and (Linux) have the kernel send it SIGTERM when the server
+    dies, even by SIGKILL, so no fitting or warm-up outlives the server that started it. The signal follows the
+    thread that started the child: `start` runs on the server's main thread (the lifespan), which lives as long as
+    the server."""
+    os.nice(10)
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: `stop` at shutdown is the only guard
+        pass
 
 
 def start() -> bool:

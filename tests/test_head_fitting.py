@@ -50,3 +50,31 @@ def test_fitting_starts_once_in_a_child_process_and_stops_with_the_server(tmp_da
         time.sleep(0.2)
     assert head_fitting.state() == "failed"  # stopped before the heads existed
     assert (tmp_data_dir / "logs" / "train-head.log").is_file()
+
+
+def test_a_killed_server_takes_its_background_fitting_with_it(tmp_data_dir):
+    """A server killed outright (SIGKILL: no shutdown code runs) must not leave a fitting running behind it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import time; from assistant import head_fitting; head_fitting.start(); "
+                               "print(head_fitting._process.pid, flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "SENTINELLE_CHANGE_PRECOMPUTE": "0"},
+    )
+    child = int(server.stdout.readline())
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        # the child was re-parented: reap it if it is ours to reap, else wait for it to go
+        time.sleep(0.2)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the background fitting outlived its server")

@@ -27,7 +27,9 @@ def main() -> None:
         app = build_app(Handlers(assistant=lambda: fake))
     else:
         app = build_app()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    # as `sentinelle serve`: open long polls do not hold a shutdown (the tests' teardown would kill the server, and
+    # with it the chance to stop its background children)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
 
 
 if __name__ == "__main__":
