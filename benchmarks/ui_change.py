@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from browser_helpers import attach as attach_file  # noqa: E402
 from ui_first_text import ANSWERS_JS, BUSY_JS, ROOT, free_port, wait_warm  # noqa: E402
 
 CITY_QUESTION = "What changed in Beirut between 2015 and 2017?"
@@ -56,9 +58,7 @@ def prepare(env: dict[str, str]) -> None:
 def _answer(page, question: str, attach: str | None, n_answers: int) -> tuple[float, str]:
     """(seconds from Enter to the n-th answer and the input enabled again, the answer text)."""
     if attach:
-        page.locator("#sn-input input[type=file]").set_input_files(attach)
-        page.wait_for_selector("#sn-input img, #sn-input .thumbnail-item, #sn-input [data-testid=file]",
-                               timeout=30_000, state="attached")
+        attach_file(page, attach)
     box = page.locator("#sn-input textarea")
     box.fill(question)
     start = time.perf_counter()

@@ -24,3 +24,10 @@ def shot(page, name: str) -> None:
     """Keep a screenshot under artifacts/e2e/ (gitignored) as evidence of what the browser showed."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def attach(page, path: str) -> None:
+    """Attach a file in the chat input and wait until the input shows it (Gradio uploads it on selection)."""
+    page.locator("#sn-input input[type=file]").set_input_files(path)
+    page.wait_for_selector("#sn-input img, #sn-input .thumbnail-item, #sn-input [data-testid=file]",
+                           timeout=30_000, state="attached")

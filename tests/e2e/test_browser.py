@@ -6,6 +6,7 @@ from urllib.parse import unquote
 
 import pytest
 from browser_helpers import agent_mode, shot
+from browser_helpers import attach as attach_file
 
 from tools.data import geodata_path
 
@@ -33,9 +34,7 @@ def open_app(page, url: str):
 
 def ask(page, question: str, attach: str | None = None) -> None:
     if attach:
-        page.locator("#sn-input input[type=file]").set_input_files(attach)
-        page.wait_for_selector("#sn-input img, #sn-input .thumbnail-item, #sn-input [data-testid=file]",
-                               timeout=30_000, state="attached")
+        attach_file(page, attach)
     box = page.locator("#sn-input textarea")
     box.fill(question)
     box.press("Enter")
