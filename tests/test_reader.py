@@ -154,6 +154,18 @@ def test_naip_spectral_facts_footprint_and_no_swir(reader):
     assert layer.data["features"][0]["geometry"]["type"] == "Polygon"
 
 
+def test_an_uploads_map_layer_and_facts_carry_the_users_file_name(reader, tmp_path):
+    """Uploads are stored as '<8 hex>_<name>': the map's layer list and the facts show the name the user gave."""
+    import shutil
+
+    stored = tmp_path / "be470c60_m_4709963_se_14_1_20200831.tif"
+    shutil.copyfile(geodata_path("naip-timeseries") / "m_4709963_se_14_1_20200831.tif", stored)
+    result = reader("What is this?", image=str(stored))
+    (layer,) = result.layers
+    assert layer.name == "m_4709963_se_14_1_20200831.tif footprint"
+    assert result.facts["source"] == "m_4709963_se_14_1_20200831.tif" and "be470c60" not in result.facts["answer"]
+
+
 def test_sentinel2_stack_gets_cloud_mask_and_built_up(reader):
     s2 = geodata_path("eo-learn-s2") / "derived" / "REFERENCE_SCENES_idx2_13band_assumed-georef.tif"
     result = reader("Est-ce nuageux ?", image=str(s2), language="fr")

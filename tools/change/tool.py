@@ -10,6 +10,7 @@ from pathlib import Path
 from tools.core.errors import NotFoundError
 from tools.core.results import MapLayer, ProgressCallback, ToolResult, no_progress
 from tools.core.settings import get_settings
+from tools.rasters.open import display_name
 
 # Outlines with a faint fill: the two dates under them stay visible (and the fill still takes clicks for popups).
 POLYGON_STYLE = {"color": "#e4572e", "weight": 2, "fillColor": "#e4572e", "fillOpacity": 0.05}
@@ -255,11 +256,6 @@ def _output_files(out_dir: Path) -> list[str]:
     return [str(out_dir / f) for f in OUTPUT_FILES]
 
 
-def _display_name(path: str) -> str:
-    """The file name as the user gave it (uploads are stored as '<8 hex>_<name>')."""
-    return re.sub(r"^[0-9a-f]{8}_", "", Path(path).name)
-
-
 def _upload_views(before, after, out_dir: Path, summary: dict) -> list[MapLayer]:
     """The two uploaded images as before/after layers (display COGs in the run's folder): the map's swipe."""
     from rasterio.warp import transform_bounds
@@ -274,7 +270,7 @@ def _upload_views(before, after, out_dir: Path, summary: dict) -> list[MapLayer]
         if view is None:
             continue
         bounds = list(transform_bounds(source.grid.crs, "EPSG:4326", *source.grid.bounds))
-        name = f"uploads: {role} {day or _display_name(str(source.label))}"  # a file name, never a server path
+        name = f"uploads: {role} {day or display_name(str(source.label))}"  # a file name, never a server path
         layers.append(MapLayer(name=name, kind="tiles", url=result_tile_url(view, colormap=RGB_RESULT),
                                bounds=bounds, role=role))
     return layers
@@ -300,8 +296,8 @@ def compare_images(before_image: str, after_image: str, method: str = "auto", *,
         bounds = list(transform_bounds(before.grid.crs, "EPSG:4326", *before.grid.bounds))
         layers = [*_upload_views(before, after, out_dir, summary), *_result_layers("uploads", out_dir, summary, bounds)]
     facts = {
-        "before_image": _display_name(before_image),
-        "after_image": _display_name(after_image),
+        "before_image": display_name(before_image),
+        "after_image": display_name(after_image),
         "before_date": summary["before"].get("date"),
         "after_date": summary["after"].get("date"),
         "sensor": summary["before"].get("sensor") or "unknown",

@@ -50,10 +50,15 @@ def user_max_pixels() -> int:
     return min(settings.max_image_pixels, settings.max_pixels)
 
 
+UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}_")
+"""Uploads are stored as '<8 hex>_<the user's file name>' (assistant.ui.upload): the prefix is ours, not theirs."""
+
+
 def display_name(raw: str | os.PathLike) -> str:
-    """The file name only, for messages (never a server path)."""
+    """The file name as the user knows it, for messages and map labels: never a server path, nor an upload's
+    random prefix."""
     name = Path(str(raw)).name or str(raw)
-    return name[:80]
+    return UPLOAD_PREFIX.sub("", name)[:80]
 
 
 def checked_path(raw: str | os.PathLike) -> tuple[Path, str]:

@@ -18,6 +18,7 @@ import numpy as np
 from tools.core.errors import BadInputError, SentinelleError
 from tools.core.settings import get_settings
 from tools.rasters.dates import date_from_name, date_from_tags
+from tools.rasters.open import display_name
 from tools.rasters.sensors import S2_COMMON, S2_ORDER, s2_band_name
 
 _COLOUR_NAMES = {"red": "red", "green": "green", "blue": "blue", "nir": "nir", "swir1": "swir16", "swir2": "swir22"}
@@ -85,7 +86,7 @@ def load(image: str | Path | None = None, scene_id: str | None = None, bbox: lis
 
     if is_picture(path):  # by content; VRT, URLs and mislabelled files are refused here
         return _load_picture(path, max_side)
-    return _load_raster(path, path.name, bbox=bbox, max_side=max_side)
+    return _load_raster(path, display_name(path), bbox=bbox, max_side=max_side)
 
 
 def _check_bbox(bbox: list[float]) -> list[float]:
@@ -103,7 +104,7 @@ def _load_picture(path: Path, max_side: int) -> ImageInput:
     from tools.rasters.images import open_image_rgb
 
     rgb, (width, height) = open_image_rgb(path, max_side)
-    return ImageInput(rgb=rgb, source=path.name, width=width, height=height, date=_exact_day(path.name),
+    return ImageInput(rgb=rgb, source=display_name(path), width=width, height=height, date=_exact_day(path.name),
                       downscaled=rgb.shape[:2] != (height, width))  # fmt: skip
 
 
