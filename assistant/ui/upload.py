@@ -132,7 +132,9 @@ def upload_layers(path: Path, sid: str) -> list[MapLayer]:
     if bounds is None:
         return []
     preview = write_preview(path, bounds)
-    name = path.name.split("_", 1)[-1]
+    from tools.rasters.open import display_name
+
+    name = display_name(path)
     url = f"/api/uploads/{_SAFE.sub('_', sid)}/{preview.name}"
     return [
         MapLayer(name=f"Upload: {name}", kind="image", url=url, bounds=bounds, style={"opacity": 0.9}),
