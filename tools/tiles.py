@@ -180,15 +180,12 @@ def render_result_tile(relpath: str, z: int, x: int, y: int, colormap: str = "vi
     Raises NotFoundError (unknown result, tile outside the pyramid), BadInputError (colormap, rescale).
     """
     from rio_tiler.colormap import cmap
-    from rio_tiler.errors import TileOutsideBounds
-    from rio_tiler.io import Reader
-
-    from tools.rasters.open import open_raster
 
     check_tile(z, x, y)
     path = result_path(relpath)
     if colormap.lower() == RGB_RESULT:
-        return _render_rgb_result(path, z, x, y)
+        img = _result_tile(path, z, x, y, indexes=(1, 2, 3), rgb=True)
+        return None if img is None else img.render(img_format="PNG")
     try:
         colors = cmap.get(colormap.lower())
     except Exception:  # noqa: BLE001 - rio-tiler raises InvalidColorMapName
@@ -200,13 +197,9 @@ def render_result_tile(relpath: str, z: int, x: int, y: int, colormap: str = "vi
             raise BadInputError("rescale is 'min,max'") from None
     else:
         low, high = _result_stats(str(path), path.stat().st_mtime)
-    with _GDAL_LOCK, open_raster(path) as ds, Reader(None, dataset=ds) as src:
-        if not src.tile_exists(x, y, z):
-            return None
-        try:
-            img = src.tile(x, y, z, indexes=1)
-        except TileOutsideBounds:
-            return None
+    img = _result_tile(path, z, x, y, indexes=(1,))
+    if img is None:
+        return None
     img = img.rescale(in_range=[(low, high)])
     return img.render(img_format="PNG", colormap=colors)
 
@@ -215,22 +208,23 @@ RGB_RESULT = "rgb"
 """The `colormap` of a result that is already a display image (8-bit RGB, 0 = transparent): drawn as it is."""
 
 
-def _render_rgb_result(path: Path, z: int, x: int, y: int) -> bytes | None:
+def _result_tile(path: Path, z: int, x: int, y: int, indexes: tuple[int, ...], rgb: bool = False):  # noqa: ANN202
+    """The rio-tiler ImageData of one tile of a result raster, None outside it; `rgb` checks the file is a display
+    image (three 8-bit bands) first."""
     from rio_tiler.errors import TileOutsideBounds
     from rio_tiler.io import Reader
 
     from tools.rasters.open import open_raster
 
     with _GDAL_LOCK, open_raster(path) as ds, Reader(None, dataset=ds) as src:
-        if ds.count < 3 or ds.dtypes[0] != "uint8":
+        if rgb and (ds.count < 3 or ds.dtypes[0] != "uint8"):
             raise BadInputError("this result is not an RGB display image")
         if not src.tile_exists(x, y, z):
             return None
         try:
-            img = src.tile(x, y, z, indexes=(1, 2, 3))
+            return src.tile(x, y, z, indexes=indexes)
         except TileOutsideBounds:
             return None
-    return img.render(img_format="PNG")
 
 
 def check_tile(z: int, x: int, y: int) -> None:
