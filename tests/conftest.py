@@ -29,6 +29,17 @@ def _fresh_settings():
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (the bank and probe fits are then the same run to run), restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def tmp_data_dir(tmp_path, monkeypatch):
     """An empty data dir for a test (catalog, index and outputs go there)."""
     monkeypatch.setenv("SENTINELLE_DATA_DIR", str(tmp_path / "data"))

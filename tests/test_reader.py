@@ -17,11 +17,7 @@ CLASSES = ["Airport", "Beach", "Church", "Farmland", "Forest", "StorageTanks"]
 BANK_PER_CLASS = 6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _aid_rows() -> list[dict]:

@@ -12,11 +12,7 @@ from helpers.reader_bank import write_bank_source
 CLASSES = ["Airport", "Beach", "Forest", "Parking", "Pond", "StorageTanks"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,7 @@ from tools.data import geodata_path
 CLASSES = ["Airport", "Beach", "Church", "Farmland", "Forest", "StorageTanks"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
