@@ -133,13 +133,20 @@ def pixel_features(x1: np.ndarray, x2: np.ndarray, bm: BandMap, stats: ImageStat
     return {k: v.astype(np.float32, copy=False) for k, v in f.items()}
 
 
-def _effnet_maps(rgb: np.ndarray) -> dict[str, torch.Tensor]:
-    """(N, H, W, 3) inputs in about [-1, 1] -> EfficientNet-Lite0 activations at the ends of EFFNET_STAGES."""
+def net_input(rgb: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB and that image's per-band mean/std -> the net's ~[-1, 1] input (standardised, halved, clipped):
+    one image's statistics only, so sensors and acquisitions with other radiometry land on the same scale."""
+    return np.clip((rgb - mean) / std * 0.5, -1.5, 1.5)
+
+
+def effnet_maps(rgb: np.ndarray, stages: dict[str, int] | None = None) -> dict[str, torch.Tensor]:
+    """(N, H, W, 3) inputs in about [-1, 1] (`net_input`) -> EfficientNet-Lite0 activations at the ends of `stages`
+    (block index per name; default EFFNET_STAGES)."""
     from tools.image_features import get_model
 
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))).float()
     with torch.inference_mode():
-        return get_model().stage_maps(x, EFFNET_STAGES)
+        return get_model().stage_maps(x, stages or EFFNET_STAGES)
 
 
 def _upsample(m: torch.Tensor, h: int, w: int) -> np.ndarray:
@@ -153,10 +160,10 @@ def deep_features(x1: np.ndarray, x2: np.ndarray, bm: BandMap, stats: ImageStats
     j = [bm.used_bands.index(n) for n in ("B4", "B3", "B2")]
 
     def prep(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-        return np.clip((x[..., used] - mean[j]) / std[j] * 0.5, -1.5, 1.5)  # standardised -> the net's ~[-1, 1]
+        return net_input(x[..., used], mean[j], std[j])
 
     n, h, w = x1.shape[:3]
-    maps = _effnet_maps(np.concatenate([prep(x1, stats.mean1, stats.std1), prep(x2, stats.mean2, stats.std2)]))
+    maps = effnet_maps(np.concatenate([prep(x1, stats.mean1, stats.std1), prep(x2, stats.mean2, stats.std2)]))
     f = {}
     for name, m in maps.items():
         m1, m2 = m[:n], m[n:]
