@@ -10,11 +10,14 @@ runs on a shared CPU; smoothing windows are then in strided pixels). Results are
     SENTINELLE_DATA_DIR=/tmp/acc-data python benchmarks/change_accuracy_s2.py decision configs.json \
         [--stride 2] [--out results.jsonl]
 
-configs.json: {"name": {"model": "hgb"|"logreg", "iters": 150, "samples": [6000, 12000], "smooth": 5,
-"emb": ["dates", "diff", "dpca", "ctx"], "emb_k": 8, "norm": "city",
+configs.json: {"name": {"model": "hgb"|"logreg"|"token"|"blend"|"fcn", "iters": 150, "samples": [6000, 12000],
+"smooth": 5, "emb": ["dates", "diff", "dpca", "ctx"], "emb_k": 8, "norm": "city",
 "ctx": ["pixel", "pixel_small", "galileo", "galileo_tile"], "rules": ["prob", "quantile", "region", "minsize"]}}
 ("ctx": spatial-context features of tools/change/context.py; "model": "fcn" trains a small fully-convolutional net
-on the per-image-standardised features instead, with "ch", "steps", "crop", "batch", "lr".)
+on the per-image-standardised features instead, with "ch", "steps", "crop", "batch", "lr"; "model": "token" is the
+token net of tools/change/token_head.py on the Galileo patch grid, "token_net": TokenNetConfig fields; "model": "blend"
+with "parts": [cfg, cfg] and rule "blend" mixes two maps with a weight chosen on OOF; "token_feat": {TokenNetConfig
+fields} adds the token net's out-of-fold map as one feature.)
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ from tools.change.context import galileo_context, patch_to_pixels, pixel_context
 from tools.change.feature_cache import load_or_compute
 from tools.change.labels import confusion, metrics
 from tools.change.protocol import DECISION_CITIES, folds, summarize
+from tools.change.token_head import TokenNetConfig, TokenSample, fit_token_head, patch_labels
 from tools.change.training import _best_threshold, dev_pairs
 
 STRIDE = 1
 OUT = "change_accuracy_s2.jsonl"
 ITEMS: list = []
 CONTEXT: set = set()  # spatial-context feature kinds computed at load (those the configs ask for)
+MEMO: dict = {}  # fitted predictors by (training groups, config): shared by configs that reuse a component
+HEADS: dict = {}  # fitted token nets by (training groups, token-net settings): T1a/b/c share each fold's nets
+TOKEN_MAPS: dict = {}  # this outer fold's token-net maps by group: out-of-fold for training groups (T1c feature)
 
 
 @dataclass
@@ -51,6 +58,8 @@ class It:
     patch: int
     names: list
     ctx: dict | None = None  # spatial-context features by kind ("pixel", "galileo"): (h, w, K) float16, strided
+    ptarget: np.ndarray | None = None  # changed fraction of each patch's valid pixels (full resolution), (gh, gw)
+    pweight: np.ndarray | None = None  # valid fraction of each patch, (gh, gw)
 
 
 
@@ -79,6 +88,7 @@ def load(cities=None):
         ctx = None
         if CONTEXT:  # computed at full resolution, then strided: windows are in full-resolution pixels
             ctx = {k: context_of(k, f)[::s, ::s].astype(np.float16) for k in CONTEXT}
+        pt, pw = patch_labels(f.label, f.valid, f.patch)
         out.append(
             It(
                 p.name,
@@ -90,6 +100,8 @@ def load(cities=None):
                 f.patch / s,
                 f.names,
                 ctx,
+                pt,
+                pw,
             )
         )
     return out
@@ -189,6 +201,8 @@ def features(it, emb, cfg):
         x = np.concatenate([x, emb.pixels(it)], -1)
     if cfg.get("ctx"):
         x = np.concatenate([x] + [it.ctx[k].astype(np.float32) for k in cfg["ctx"]], -1)
+    if cfg.get("token_feat") is not None:
+        x = np.concatenate([x, TOKEN_MAPS[it.group][..., None]], -1)
     return x
 
 
@@ -216,8 +230,69 @@ def smooth(p, cfg):
 
 
 def fit_model(train, cfg, seed=0):
+    """A predictor (item -> probability map) fitted on `train`; memoised by training groups and config, except
+    configs with the token-net feature (their features depend on the outer fold's out-of-fold maps)."""
+    if cfg.get("token_feat") is not None:
+        return _fit_model(train, cfg, seed)
+    key = (tuple(sorted({it.group for it in train})), json.dumps(cfg, sort_keys=True), seed)
+    if key not in MEMO:
+        MEMO[key] = _cached(_fit_model(train, cfg, seed))
+    return MEMO[key]
+
+
+def _cached(prob):
+    maps = {}
+
+    def cached(it):
+        if it.group not in maps:
+            maps[it.group] = prob(it)
+        return maps[it.group]
+
+    return cached
+
+
+def token_head(train, settings):
+    """The token net (tools/change/token_head.py) fitted on the training items' patch grids, shared by configs."""
+    key = (tuple(sorted({it.group for it in train})), json.dumps(settings, sort_keys=True))
+    if key not in HEADS:
+        samples = [TokenSample(it.e1, it.e2, it.ptarget, it.pweight) for it in train]
+        HEADS[key] = fit_token_head(samples, TokenNetConfig(**settings))
+    return HEADS[key]
+
+
+def fit_token(train, cfg):
+    """T1: the token net's patch probability, bilinear to the item's (strided) pixels, smoothed as configured."""
+    head = token_head(train, cfg.get("token_net", {}))
+
+    def prob(it):
+        h, w = it.label.shape
+        return smooth(up(head.predict(it.e1, it.e2)[..., None], h, w, it.patch)[..., 0], cfg)
+
+    return prob
+
+
+def token_oof(train, test, settings):
+    """T1c's feature maps for one outer fold: each training group's from the inner net (3 grouped inner folds, as
+    `fold_maps`) that did not see it, the held-out items' from the net fitted on all training items."""
+    groups = sorted({it.group for it in train})
+    tcfg = {"model": "token", "token_net": settings, "smooth": 1}
+    maps = {}
+    for fold in (groups[i::3] for i in range(3)):
+        inner = fit_token([it for it in train if it.group not in fold], tcfg)
+        maps.update({it.group: inner(it) for it in train if it.group in fold})
+    full = fit_token(train, tcfg)
+    maps.update({it.group: full(it) for it in test})
+    return maps
+
+
+def _fit_model(train, cfg, seed=0):
     if cfg.get("model") == "fcn":
         return fit_fcn(train, cfg, seed)
+    if cfg.get("model") == "token":
+        return fit_token(train, cfg)
+    if cfg.get("model") == "blend":  # the parts' maps stacked; rule "blend" mixes them
+        parts = [fit_model(train, c, seed) for c in cfg["parts"]]
+        return lambda it: np.stack([f(it) for f in parts])
     rng = np.random.default_rng(seed)
     emb = Emb(train, cfg["emb_k"], cfg["emb"]) if cfg.get("emb") else None
     xs, ys = [], []
@@ -349,6 +424,8 @@ def decide(p, it, rule, th):
         return region_mean(p, th[0]) > th[1]
     if rule == "minsize":
         return drop_small(p > th[0], th[1])
+    if rule == "blend":
+        return (1 - th[0]) * p[0] + th[0] * p[1] > th[1]
     return p > th
 
 
@@ -356,6 +433,16 @@ def choose(probs, items, rule):
     labels = [it.label[it.valid] for it in items]
     if rule == "prob":
         return _best_threshold([p[it.valid] for p, it in zip(probs, items, strict=True)], labels)
+    if rule == "blend":  # weight of the second part and threshold, together
+        best, bf = (0.0, 0.5), -1
+        for wt in (0.0, 0.25, 0.5, 0.75, 1.0):
+            mix = [(1 - wt) * p[0] + wt * p[1] for p in probs]
+            th = _best_threshold([m[it.valid] for m, it in zip(mix, items, strict=True)], labels)
+            c = sum(confusion(m > th, it.label, it.valid) for m, it in zip(mix, items, strict=True))
+            f = metrics(c)["f1"]
+            if f > bf:
+                best, bf = (wt, th), f
+        return best
     if rule == "quantile":
         best, bf = 0.9, -1
         for q in np.concatenate([np.linspace(0.80, 0.99, 39), [0.992, 0.994, 0.996, 0.998]]):
@@ -397,6 +484,9 @@ def choose(probs, items, rule):
 
 def fold_maps(cfg, train, test):
     """OOF maps of the training items (3 grouped inner folds) and the held-out maps of a full fit."""
+    if cfg.get("token_feat") is not None:
+        TOKEN_MAPS.clear()
+        TOKEN_MAPS.update(token_oof(train, test, cfg["token_feat"]))
     groups = sorted({it.group for it in train})
     folds = [groups[i::3] for i in range(3)]
     probs, items = [], []
@@ -414,11 +504,13 @@ def run(name, cfg, split, rules=("prob",)):
     t0 = time.perf_counter()
     items = ITEMS if split == "all" else [it for it in ITEMS if it.group in DECISION_CITIES]
     per_rule = {r: {} for r in rules}
+    chosen = {}
     for g, train, test in folds(items):
         assert all(it.group != g for it in train)
         probs, oof_items, held = fold_maps(cfg, train, test)
         for rule in rules:
             th = choose(probs, oof_items, rule)
+            chosen.setdefault(rule, {})[g] = th
             per_rule[rule][g] = sum(
                 confusion(decide(p, it, rule, th), it.label, it.valid) for p, it in zip(held, test, strict=True)
             )
@@ -436,6 +528,7 @@ def run(name, cfg, split, rules=("prob",)):
             "p": round(r["precision"], 3),
             "r": round(r["recall"], 3),
             "groups": {g: round(v["f1"], 3) for g, v in r["groups"].items()},
+            "chosen": {g: np.round(np.asarray(th, float), 3).tolist() for g, th in chosen[rule].items()},
             "s": round(time.perf_counter() - t0),
         }
         print(json.dumps(row), flush=True)
@@ -454,6 +547,9 @@ def main() -> None:
     ap.add_argument("--out", default=OUT)
     a = ap.parse_args()
     STRIDE, OUT = a.stride, a.out
+    import torch
+
+    torch.set_num_threads(1)
     configs = json.loads(open(a.configs).read())
     CONTEXT = {k for c in configs.values() for k in c.get("ctx", [])}
     ITEMS = load(None if a.split == "all" else DECISION_CITIES)
