@@ -9,7 +9,7 @@ of the decoder with the HGB head (run with --split all) reuses both runs. Result
 
     python benchmarks/change_accuracy_vhr.py hgb --split all               # baseline: the shipped head's fit
     python benchmarks/change_accuracy_vhr.py decoder configs.json --split decision [--blend]
-    python benchmarks/change_accuracy_vhr.py blend NAME[,NAME] --split decision   # saved maps, no refit
+    python benchmarks/change_accuracy_vhr.py score NAME[,NAME]    # saved maps of every split run, + blends
 
 configs.json: {"name": {"widths": [32, 24, 16, 8], "full_res": false, "epochs": 30, "batch": 8, "lr": 0.002,
 "weight_decay": 0.0001, "dice": 1.0, "tta": true, "seed": 0}} (fields of `tools.change.vhr_decoder.DecoderConfig`).
@@ -153,21 +153,27 @@ def run_decoder(items: list[It], names: list[str], work: Path, split: str, out: 
                 emit_splits(out, items, masks, {"config": f"{cname}+hgb", "w": w})
 
 
-def run_blend(items: list[It], work: Path, out: Path, configs: list[str], split: str) -> None:
-    """Blends saved decoder maps (`dec_<config>_<split>.npz`) with the saved HGB maps, without refitting anything."""
-    hgb = np.load(work / "hgb.npz")
+def run_score(items: list[It], work: Path, out: Path, configs: list[str]) -> None:
+    """Scores saved held-out maps without refitting: each decoder config's maps of every split run so far
+    (`dec_<config>_<split>.npz`, merged: a pair's fold is the same in every split), alone and blended with the saved
+    HGB maps."""
+    hgb = np.load(work / "hgb.npz") if (work / "hgb.npz").exists() else None
     for cname in configs:
-        dec = np.load(work / f"dec_{cname}_{split}.npz")
-        probs = {k[2:]: dec[k] for k in dec.files}
-        for w in BLEND_WEIGHTS:
+        probs: dict[str, np.ndarray] = {}
+        for split in ("decision", "reported", "all"):
+            if (work / f"dec_{cname}_{split}.npz").exists():
+                dec = np.load(work / f"dec_{cname}_{split}.npz")
+                probs.update({k[2:]: dec[k] for k in dec.files})
+        emit_splits(out, items, {n: p > 0.5 for n, p in probs.items()}, {"config": cname, "from": "saved maps"})
+        for w in BLEND_WEIGHTS if hgb is not None else ():
             masks = {n: w * (p - 0.5) + (1 - w) * (hgb[f"p_{n}"] - hgb[f"t_{n}"]) > 0 for n, p in probs.items()}
             emit_splits(out, items, masks, {"config": f"{cname}+hgb", "w": w})
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=["hgb", "decoder", "blend"])
-    ap.add_argument("configs", nargs="?", help="decoder configs (JSON file); for blend: comma-separated config names")
+    ap.add_argument("model", choices=["hgb", "decoder", "score"])
+    ap.add_argument("configs", nargs="?", help="decoder configs (JSON file); for score: comma-separated config names")
     ap.add_argument("--split", choices=["decision", "reported", "all"], default="decision")
     ap.add_argument("--work", type=Path, default=Path("/tmp/change_accuracy_vhr"))
     ap.add_argument("--out", type=Path, default=Path("change_accuracy_vhr.jsonl"))
@@ -179,8 +185,8 @@ def main() -> None:
     names = split_names(items, args.split)
     if args.model == "hgb":
         run_hgb(items, names, args.work, args.split, args.out)
-    elif args.model == "blend":
-        run_blend(items, args.work, args.out, args.configs.split(","), args.split)
+    elif args.model == "score":
+        run_score(items, args.work, args.out, args.configs.split(","))
     else:
         configs = json.loads(Path(args.configs).read_text()) if args.configs else {"default": {}}
         run_decoder(items, names, args.work, args.split, args.out, configs, args.blend)
