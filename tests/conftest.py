@@ -39,6 +39,36 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="session")
+def oscd_features(tmp_path_factory):
+    """`oscd_features(city)`: the cached per-pixel features and Galileo embeddings (`tools.change.feature_cache`) of a
+    mirror OSCD city, computed once per test session into a data dir of their own."""
+    from tools.change.feature_cache import load_or_compute
+    from tools.change.training import dev_pairs
+    from tools.core.settings import get_settings
+
+    data = tmp_path_factory.mktemp("oscd-features")
+    done: dict = {}
+
+    def features(city: str):
+        if city not in done:
+            old = os.environ.get("SENTINELLE_DATA_DIR")
+            os.environ["SENTINELLE_DATA_DIR"] = str(data)
+            get_settings.cache_clear()
+            try:
+                pair = next(p for p in dev_pairs("s2") if p.name == city)
+                done[city] = load_or_compute(pair, "s2")
+            finally:
+                if old is None:
+                    os.environ.pop("SENTINELLE_DATA_DIR", None)
+                else:
+                    os.environ["SENTINELLE_DATA_DIR"] = old
+                get_settings.cache_clear()
+        return done[city]
+
+    return features
+
+
 @pytest.fixture
 def tmp_data_dir(tmp_path, monkeypatch):
     """An empty data dir for a test (catalog, index and outputs go there)."""

@@ -19,25 +19,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def paris(tmp_path_factory):
-    import os
-
-    from tools.change.feature_cache import load_or_compute
-    from tools.change.training import dev_pairs
-    from tools.core.settings import get_settings
-
-    old = os.environ.get("SENTINELLE_DATA_DIR")
-    os.environ["SENTINELLE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
-    get_settings.cache_clear()
-    try:
-        pair = next(p for p in dev_pairs("s2") if p.name == "paris")
-        yield load_or_compute(pair, "s2")
-    finally:
-        if old is None:
-            os.environ.pop("SENTINELLE_DATA_DIR", None)
-        else:
-            os.environ["SENTINELLE_DATA_DIR"] = old
-        get_settings.cache_clear()
+def paris(oscd_features):
+    return oscd_features("paris")
 
 
 def test_galileo_context_tile_form_equals_scene_form(paris):

@@ -14,25 +14,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def cities(tmp_path_factory):
-    import os
-
-    from tools.change.feature_cache import load_or_compute
-    from tools.change.training import dev_pairs
-    from tools.core.settings import get_settings
-
-    old = os.environ.get("SENTINELLE_DATA_DIR")
-    os.environ["SENTINELLE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
-    get_settings.cache_clear()
-    try:
-        pairs = {p.name: p for p in dev_pairs("s2") if p.name in ("bercy", "paris", "rennes")}
-        yield {name: load_or_compute(p, "s2") for name, p in pairs.items()}
-    finally:
-        if old is None:
-            os.environ.pop("SENTINELLE_DATA_DIR", None)
-        else:
-            os.environ["SENTINELLE_DATA_DIR"] = old
-        get_settings.cache_clear()
+def cities(oscd_features):
+    return {name: oscd_features(name) for name in ("bercy", "paris", "rennes")}
 
 
 def sample(f) -> TokenSample:
