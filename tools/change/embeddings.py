@@ -7,14 +7,20 @@ method, another threshold) all use the same tile embeddings. They are stored onc
 scene on the job's grid, the band scaling, the month, the encoder, the tile layout and the torch device.
 Only scenes held whole in memory are cached (`AlignedReader.whole`): their hash is cheap and their embeddings
 small (a city-sized Sentinel-2 scene: about 18 MB).
+
+Whoever computes a key's embeddings holds an advisory lock on `<key>.lock` meanwhile (`claim`): a question asked
+while the server's warm-up encodes the same scene waits for those embeddings instead of encoding it a second time
+beside it on the same cores. The lock goes with its holder's process, so a crashed encoder never blocks anyone.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +29,7 @@ from tools.core.settings import get_settings
 
 CACHE_VERSION = "1"
 CACHE_MAX_BYTES = 2 * 1024**3  # oldest entries go first beyond this
+CLAIM_WAIT_S = 90.0  # the longest a job waits for another's encoding of the same scene before encoding it itself
 
 
 def cache_dir() -> Path:
@@ -95,4 +102,63 @@ def prune(folder: Path, max_bytes: int = CACHE_MAX_BYTES) -> None:
         if total <= max_bytes:
             break
         p.unlink(missing_ok=True)
+        _drop_lock(p.with_suffix(".lock"))
         total -= size
+
+
+def _drop_lock(path: Path) -> None:
+    """Removes a pruned entry's lock file unless a job holds it (it is then left for that job)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Claim:
+    """The right to compute one key's embeddings: an exclusive lock on `<key>.lock` until `release`."""
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+
+def claim(key: str, wait_s: float = CLAIM_WAIT_S, poll_s: float = 0.2) -> tuple[np.ndarray | None, Claim]:
+    """(embeddings, claim) for a key about to be computed.
+
+    When another job holds the key's lock, waits (at most `wait_s`) for it to finish and returns what it stored;
+    otherwise returns (None, a claim held until the caller has saved and released it). Past the wait, or when the
+    lock file cannot be made, the caller computes without a lock (never blocked for longer than `wait_s`).
+    """
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None, Claim(None)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None, Claim(None)
+            time.sleep(poll_s)
+    held = Claim(fd)
+    arr = load(key)  # stored by a job that held the lock before us (unless it failed)
+    if arr is not None:
+        held.release()
+        return arr, Claim(None)
+    return None, held

@@ -28,17 +28,29 @@ SCORE_WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
 def _cached_embeddings(job: ChangeJob, readers: tuple[AlignedReader, AlignedReader], regime: Regime,
-                       n_tiles: int) -> tuple[list, list]:
-    """Per date: its cache key (None: not cacheable) and its cached embeddings (None: to be computed)."""
-    keys, found = [None, None], [None, None]
+                       n_tiles: int) -> tuple[list, list, list[cache.Claim]]:
+    """Per date: its cache key (None: not cacheable) and its cached embeddings (None: to be computed), and the
+    claims held on the keys this job computes (released by the caller once it has saved them).
+
+    Keys are claimed in sorted order, so two jobs sharing scenes never wait on each other in a cycle."""
+    keys, found, claims = [None, None], [None, None], []
     if job.method == "cva":
-        return keys, found
+        return keys, found, claims
     device = torch_device().type
     for k, reader in enumerate(readers):
         keys[k] = cache.scene_key(reader.whole, job.bms[k], job.months[k], job.encoder_size, regime, n_tiles, device)
-        arr = cache.load(keys[k])
-        found[k] = arr if arr is not None and len(arr) == n_tiles else None
-    return keys, found
+        found[k] = cache.load(keys[k])
+    for k in sorted((k for k in (0, 1) if keys[k] is not None and found[k] is None), key=lambda k: keys[k]):
+        if keys[k] == keys[1 - k] and k == 1:  # the same scene twice: one claim, one encoding
+            continue
+        found[k], held = cache.claim(keys[k])
+        claims.append(held)
+    for k in (0, 1):
+        if keys[k] is not None and keys[k] == keys[1 - k] and found[1 - k] is not None:
+            found[k] = found[1 - k]
+        if found[k] is not None and len(found[k]) != n_tiles:
+            found[k] = None
+    return keys, found, claims
 
 
 def scored_batches(
@@ -60,10 +72,22 @@ def scored_batches(
     `workers` threads score (default SCORE_WORKERS); 0 scores on the calling thread (profiling, debugging).
     """
     workers = SCORE_WORKERS if workers is None else workers
-    size = batch_size(regime.batch)
-    keys, found = _cached_embeddings(job, (r1, r2), regime, len(cores))
-    fresh: list[list] = [[], []]
     stats = timings if timings is not None else {}
+    t0 = time.perf_counter()
+    keys, found, claims = _cached_embeddings(job, (r1, r2), regime, len(cores))
+    stats["embedding_lookup"] = time.perf_counter() - t0  # hashing, and waiting for another job's encoding
+    try:
+        yield from _scored(job, r1, r2, cores, grid, regime, stride, workers, stats, keys, found)
+    finally:  # once the embeddings are saved, or when the job stops early
+        for held in claims:
+            held.release()
+
+
+def _scored(job: ChangeJob, r1: AlignedReader, r2: AlignedReader, cores: list[Window], grid: Grid, regime: Regime,
+            stride: int, workers: int, stats: dict, keys: list, found: list) -> Iterator[tuple]:
+    """`scored_batches` once the cached embeddings are known: reads, scores, and stores the fresh ones."""
+    size = batch_size(regime.batch)
+    fresh: list[list] = [[], []]
     stats["cached_dates"] = sum(f is not None for f in found)
     stats["cacheable"] = job.method != "cva" and all(k is not None for k in keys)
 
