@@ -225,6 +225,46 @@ def test_context_image_of_a_link_never_reaches_read_image(handlers):
     assert notice is None and "image" not in handlers.store.get(sid).context
 
 
+def test_a_link_attaches_only_upload_files_no_result_traversal_or_symlink(handlers, tmp_data_dir, tmp_path):
+    """A link's images (turn, context, image arguments) are copies an upload made, nothing else in the data dir."""
+    from assistant.ui.upload import accept_upload
+
+    upload = accept_upload(geodata_path(AID_JPG), "0123456789abcdef")  # a real upload: uploads/<sid>/<8 hex>_name
+    results = tmp_data_dir / "results" / "change"
+    results.mkdir(parents=True)
+    result_tif = results / "0123abcd_score.tif"
+    shutil.copyfile(geodata_path(RGB_TIF), result_tif)
+    secret = tmp_path / "secret.jpg"
+    shutil.copyfile(geodata_path(AID_JPG), secret)
+    folder = upload.parent
+    (folder / "deadbeef_link.jpg").symlink_to(secret)  # a link inside the session's folder, to a file outside
+    (tmp_data_dir / "uploads" / "cafe0123").symlink_to(tmp_path)  # a session folder that is a link
+    refused = [
+        str(result_tif),  # a result file is no attachment
+        str(tmp_data_dir / "uploads" / "0123456789abcdef" / ".." / ".." / "results" / "change" / result_tif.name),
+        f"{folder}/../0123456789abcdef/{upload.name}",  # traversal, even back to the same file
+        str(folder / "deadbeef_link.jpg"),
+        str(tmp_data_dir / "uploads" / "cafe0123" / "secret.jpg"),
+        str(tmp_data_dir / "uploads" / "cafe0123" / "0123abcd_secret.jpg"),
+        str(tmp_data_dir / "secret_key"),
+        str(tmp_data_dir / "uploads" / upload.name),  # not in a session folder
+        str(folder / "notes_x.txt"),
+        "uploads/0123456789abcdef/" + upload.name,  # relative to wherever the server runs
+    ]
+    for path in refused:
+        session = Session(turns=[ChatTurn(role="user", content="q", image=path)],
+                          context={"image": path, "last_args": {"image": path, "before_image": path}})
+        sid, _, notice = handlers.load({"s": session.to_token()})
+        restored = handlers.store.get(sid)
+        assert notice is None and restored.turns[0].image is None, path
+        assert "image" not in restored.context and restored.context["last_args"] == {}, path
+    session = Session(turns=[ChatTurn(role="user", content="q", image=str(upload))],
+                      context={"image": str(upload), "last_args": {"image": str(upload)}})
+    sid, _, _ = handlers.load({"s": session.to_token()})
+    restored = handlers.store.get(sid)
+    assert restored.turns[0].image == restored.context["image"] == restored.context["last_args"]["image"] == str(upload)
+
+
 def test_link_of_too_many_items_is_refused_before_parsing(handlers):
     from assistant.config import get_settings
 

@@ -1,8 +1,9 @@
 """What a session restored from a share link may contain: a link is user input, checked before it is used.
 
 Counts and text lengths are bounded; map layers may only point at this server's own tile and upload routes;
-file paths (attached images, result files, the follow-up context) must lie in the data dir's uploads or results
-folders. A link that breaks a rule is refused with one line saying why (`LinkRefused`).
+attached images (a turn's image, the follow-up context's image and image arguments) must be files an upload made,
+`uploads/<session folder>/<8 hex>_<name>` (no traversal, no symbolic link); result files must lie in the results
+folder. A link that breaks a rule is refused with one line saying why (`LinkRefused`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from assistant.config import get_settings
 from assistant.events import MapLayer
 from assistant.links import LinkRefused
 from assistant.session import Session
+from assistant.ui.upload import IMAGE_SUFFIXES, uploads_root
 
 MAX_TURNS = 200
 MAX_LAYERS = 100
@@ -34,6 +36,9 @@ STYLE_KEYS = {"color", "weight", "opacity", "fillOpacity", "fillColor", "dashArr
 _STYLE_TEXT = re.compile(r"^[#\w\s.,()%-]{0,64}$")
 CONTEXT_TEXT_KEYS = {"place", "scene_id", "last_tool"}
 PATH_ARGS = {"image", "before_image", "after_image"}
+_UPLOAD_NAME = re.compile(r"^[0-9a-f]{8}_[A-Za-z0-9._-]{1,200}$")
+"""How `assistant.ui.upload.accept_upload` names the copy it keeps: its random prefix, then the safe file name."""
+_UPLOAD_FOLDER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def data_folders() -> list[Path]:
@@ -52,10 +57,22 @@ def inside(path: str | Path, folders: list[Path]) -> bool:
 
 
 def allowed_file(path: Any) -> str | None:
-    """`path` when it is a string naming a file place inside the uploads or results folders, else None."""
+    """`path` when it names a file an upload made (`<data_dir>/uploads/<session>/<8 hex>_<name>`, an image suffix,
+    no `..`, no symbolic link on the way), else None: the only files a link may attach to a question."""
     if not isinstance(path, str) or not path or len(path) > 1000 or "\x00" in path:
         return None
-    return path if inside(path, data_folders()) else None
+    given = Path(path)
+    if ".." in given.parts or not _UPLOAD_NAME.match(given.name) or not _UPLOAD_FOLDER.match(given.parent.name):
+        return None
+    if given.suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    try:
+        expected = uploads_root().resolve() / given.parent.name / given.name
+        if given.resolve() != expected or expected.is_symlink():
+            return None
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return path
 
 
 def check_layer_url(url: str | None) -> None:
