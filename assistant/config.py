@@ -43,6 +43,10 @@ class Settings(ToolSettings):
     auth: str | None = Field(None, description="'user:password' to protect the app (stakeholder links).")
     share: bool = Field(False, description="Ask Gradio for a public share link (needs internet).")
     public_url: str | None = Field(None, description="Public base URL used in deep links, when behind a proxy.")
+    question_max_chars: int = Field(
+        4000, description="Longest chat question the web app answers; a longer one gets a one-line refusal (the "
+        "router's cost grows faster than the text: 200,000 characters took 8 s of CPU)."
+    )
     change_precompute: bool = Field(
         True, description="At start, cache the Galileo embeddings of the catalog's change pairs in a low-priority "
         "child process, so a first change question only reads them."

@@ -569,6 +569,30 @@ def test_ten_concurrent_restored_sessions_keep_their_state_apart(handlers):
         assert not any(other in text for other in places if other != place)
 
 
+def test_an_overlong_question_is_refused_before_the_agent_or_the_upload(handlers, tmp_data_dir):
+    """A 1 MB question (the real router takes 8 s of CPU on 200,000 characters) gets one line, and no work."""
+    from assistant.config import get_settings
+
+    calls = []
+
+    class Counting:
+        def stream(self, message, image=None, session=None):
+            calls.append(len(message))
+            yield from FakeAssistant().stream(message, image, session)
+
+    handlers.assistant = Counting
+    sid, _, _ = handlers.load({})
+    limit = get_settings().question_max_chars
+    question = "Where is Rennes? " * (1_000_000 // 17)
+    last = list(handlers.respond(sid, question, [str(geodata_path(AID_JPG))]))[-1]
+    assert calls == [] and not (tmp_data_dir / "uploads").exists()
+    assert "characters long; the limit is" in _texts(last)[-1]
+    stored = handlers.store.get(sid)
+    assert sum(len(t.content) for t in stored.turns) < 400 and stored.layers == []
+    list(handlers.respond(sid, ("Where is Rennes? " * limit)[:limit]))  # at the limit: answered
+    assert calls == [limit]
+
+
 # --- 5. the CLI ----------------------------------------------------------------------------------------------------
 
 

@@ -107,6 +107,16 @@ class Handlers:
             return
         history = session_messages(session)
         text = (text or "").strip()
+        limit = get_settings().question_max_chars
+        if len(text) > limit:  # refused before any work: neither the upload nor the agent sees it
+            session.turns += [
+                ChatTurn(role="user", content=text[:200] + "…"),
+                ChatTurn(role="assistant", content=f"⚠️ This question is {len(text):,} characters long; the limit is "
+                                                   f"{limit:,}. Please ask it in fewer words."),
+            ]
+            self._put(sid, session)
+            yield session_messages(session)
+            return
         image = None
         if files:
             try:
