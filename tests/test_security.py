@@ -171,6 +171,27 @@ def test_snapshots_are_bounded_when_saved_and_loaded(handlers, monkeypatch):
     assert notice and "larger than" in notice and "xxxx" not in " ".join(_texts(messages))
 
 
+def test_sharing_the_same_conversation_again_writes_no_new_snapshot(handlers, monkeypatch):
+    """The share button pressed 200 times on a large conversation: one file on disk, not 200."""
+    from assistant.config import get_settings
+    from assistant.ui.share import share_link
+    from assistant.ui.store import shared_dir
+
+    noise = random.Random(1)
+    big = Session(turns=[ChatTurn(role="user", content=noise.randbytes(3000).hex()) for _ in range(20)])
+    links = {share_link(big, "http://127.0.0.1:7860") for _ in range(200)}
+    assert len(links) == 1 and "?snap=" in links.pop()
+    assert len(list(shared_dir().glob("*.json"))) == 1
+    other = big.model_copy(update={"turns": [*big.turns, ChatTurn(role="user", content="one more")]})
+    snap = share_link(other, "http://x").split("snap=")[1]
+    assert len(list(shared_dir().glob("*.json"))) == 2
+    sid, _, notice = handlers.load({"snap": snap})
+    assert notice is None and handlers.store.get(sid).turns[-1].content == "one more"
+    monkeypatch.setenv("SENTINELLE_SECRET_KEY", "another-server-" + "k" * 40)  # ids depend on the server's key
+    get_settings.cache_clear()
+    assert share_link(other, "http://x").split("snap=")[1] != snap
+
+
 @pytest.mark.parametrize("url", [
     "javascript:window.__pwned=1",
     "http://attacker.example/{z}/{x}/{y}.png",

@@ -7,6 +7,8 @@ sessions never mix; a restored deep link is copied under a fresh id so two viewe
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import threading
@@ -19,6 +21,7 @@ from pathlib import Path
 from assistant.config import get_settings
 from assistant.errors import BadInputError, NotFoundError
 from assistant.events import MapLayer
+from assistant.links import secret_key
 from assistant.session import Session
 
 _ID = re.compile(r"^[0-9a-f]{8,32}$")
@@ -147,10 +150,14 @@ def save_snapshot(session: Session) -> str:
     if len(data) > limit:
         raise BadInputError(f"This conversation is too large to share ({len(data) / 1e6:.1f} MB; the limit is "
                             f"{limit / 1e6:g} MB).")
-    snap_id = uuid.uuid4().hex[:16]
+    # Named by a keyed hash of the content: sharing the same conversation again (a button pressed over and over)
+    # writes nothing new, and the id stays unguessable without the server's key.
+    snap_id = hmac.new(secret_key(), b"snapshot." + data, hashlib.sha256).hexdigest()[:32]
     folder = shared_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{snap_id}.json").write_bytes(data)
+    path = folder / f"{snap_id}.json"
+    if not path.is_file():
+        path.write_bytes(data)
     return snap_id
 
 
