@@ -481,6 +481,34 @@ def test_thumbnails_are_written_only_inside_uploads(tmp_data_dir, tmp_path):
     assert thumb and Path(thumb).parent == (tmp_data_dir / "uploads" / "0123456789abcdef")
 
 
+def test_search_thumbnails_are_read_through_the_safe_opener(tmp_data_dir):
+    """A thumbnail whose content is not what its name says, or a tiny PNG that promises 400 M pixels, is not
+    decoded; a genuine picture still is."""
+    import struct
+
+    from assistant.ui.thumbnails import served_thumbnail
+
+    folder = tmp_data_dir / "catalog" / "thumbs"
+    folder.mkdir(parents=True)
+    disguised = folder / "scene_thumb.png"
+    shutil.copyfile(geodata_path(AID_JPG), disguised)  # a JPEG named .png
+    bomb = folder / "bomb_thumb.png"  # a PNG header promising 20000 x 20000 pixels, a few bytes of data
+    ihdr = struct.pack(">IIBBBBB", 20_000, 20_000, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+                     + struct.pack(">I", zlib.crc32(chunk)) + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    tracemalloc.start()
+    try:
+        assert served_thumbnail(str(disguised)) is None and served_thumbnail(str(bomb)) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+    genuine = folder / "ok_thumb.jpg"
+    shutil.copyfile(geodata_path(AID_JPG), genuine)
+    assert served_thumbnail(str(genuine)) is not None
+
+
 def test_every_route_needs_login_when_auth_is_on(tmp_data_dir, monkeypatch):
     from assistant.config import get_settings
     from assistant.ui.handlers import Handlers

@@ -21,7 +21,7 @@ from assistant.session import ChatTurn, Session
 THUMB_PX = 192
 """Pixels a side of the copies; the page shows them smaller (`assistant.ui.layout.CSS`: scene-thumb-*.png)."""
 STRIP_MAX = 6
-SOURCE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+SOURCE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 MAX_SOURCE_BYTES = 64 * 1024 * 1024
 
 
@@ -69,7 +69,7 @@ def served_thumbnail(source: str | None) -> Path | None:
 
 
 def _read_small(path: Path):
-    """The image reduced to THUMB_PX a side (PIL for pictures, rasterio with a stretch for GeoTIFFs)."""
+    """The image reduced to THUMB_PX a side, read through `tools.rasters` like every other image."""
     from PIL import Image
 
     if path.suffix.lower() in (".tif", ".tiff"):
@@ -84,11 +84,10 @@ def _read_small(path: Path):
             indexes = [1, 2, 3] if ds.count >= 3 else [1]
             data = ds.read(indexes, out_shape=(len(indexes), *shape), resampling=Resampling.average)
         return Image.fromarray(auto_stretch(data))
-    with Image.open(path) as img:
-        img.draft("RGB", (THUMB_PX, THUMB_PX))
-        small = img.convert("RGB")
-    small.thumbnail((THUMB_PX, THUMB_PX))
-    return small
+    from tools.rasters.images import open_image_rgb
+
+    rgb, _ = open_image_rgb(path, max_side=THUMB_PX)  # content sniffed, pixel budget checked from the header
+    return Image.fromarray(rgb)
 
 
 def _search_scenes(turn: ChatTurn) -> list[dict[str, Any]]:
