@@ -374,6 +374,34 @@ def test_map_js_builds_no_markup_from_layer_data():
     assert "textContent" in js and "cleanStyle(spec.style)" in js
 
 
+def test_every_map_script_builds_no_markup_from_data():
+    """The comparison, time-slider and base-map scripts too: labels are text nodes, nothing is parsed as HTML."""
+    static = Path(__file__).parents[1] / "assistant" / "ui" / "static"
+    for script in sorted(static.glob("*.js")):
+        js = script.read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+                     "setContent(", "divIcon"):
+            assert sink not in js, (script.name, sink)
+        labels = re.findall(r"(?:bindTooltip|bindPopup)\(([^,)]*)", js)
+        labels += re.findall(r"addOverlay\([^,]*, *([^,)]*)", js)
+        assert script.name != "map.js" or len(labels) >= 6
+        for label in labels:  # a string there is HTML to Leaflet: escaped, a literal, or a DOM node made by el()
+            assert label.startswith(("esc(", "el(", '"')) or label in ("text", "popup"), (script.name, label)
+
+
+def test_a_hostile_place_name_reaches_the_map_as_data_only(server):
+    """A user types markup as a place: the map's data carries it as a JSON string, the map page never holds it."""
+    client, handlers = server
+    sid, _, _ = handlers.load({})
+    list(handlers.respond(sid, f"Where is {IMG_ONERROR}?"))
+    state = client.get(f"/api/map/{sid}?rev=-1")
+    assert state.headers["content-type"] == "application/json"
+    assert state.headers["x-content-type-options"] == "nosniff"
+    assert [layer["name"] for layer in state.json()["layers"]] == [f"place: {IMG_ONERROR}"]
+    page = client.get(f"/map/{sid}").text
+    assert "onerror" not in page and "<img" not in page
+
+
 def test_report_escapes_everything_and_carries_a_csp(tmp_data_dir):
     from assistant.ui.share import report_html
 

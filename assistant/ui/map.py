@@ -164,7 +164,12 @@ def _absolute(layer: dict[str, Any], base_url: str) -> dict[str, Any]:
 
 
 def map_iframe(sid: str | None, height: int = 640) -> str:
-    """The HTML component's value: an iframe on the live map page of this session."""
+    """The HTML component's value: an iframe on the live map page of this session.
+
+    Not sandboxed, on purpose: the page long-polls `/api/map/` with the login cookie, which needs its own origin,
+    and a frame given `allow-scripts allow-same-origin` can lift its own sandbox. What protects the page is its
+    CSP (only this server's script files, no inline script, no outside connections) and map.js, which turns no
+    layer data into markup."""
     if not sid:
         return f"<div style='height:{height}px' class='sn-map-placeholder'>Loading map…</div>"
     src = f"/map/{html.escape(sid)}"
