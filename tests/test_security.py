@@ -537,6 +537,25 @@ def test_search_thumbnails_are_read_through_the_safe_opener(tmp_data_dir):
     assert served_thumbnail(str(genuine)) is not None
 
 
+def test_an_upload_name_with_markup_path_parts_or_250_characters_is_kept_short_and_plain(handlers, tmp_path):
+    from assistant.ui.upload import accept_upload, upload_layers
+
+    names = [f"{IMG_ONERROR}.tif", "..%2F..%2Fsecret_key.tif", "a" * 250 + ".tif"]
+    for name in names:
+        src = tmp_path / name
+        shutil.copyfile(geodata_path(RGB_TIF), src)
+        kept = accept_upload(src, "0123456789abcdef")
+        assert kept.parent.name == "0123456789abcdef" and re.fullmatch(r"[0-9a-f]{8}_[A-Za-z0-9._-]{1,120}", kept.name)
+        assert kept.suffix == ".tif" and kept.is_file()
+        layers = upload_layers(kept, "0123456789abcdef")  # the preview beside it is a legal file name too
+        assert layers and "<" not in layers[0].url and Path(kept.parent / layers[0].url.rsplit("/", 1)[1]).is_file()
+    sid, _, _ = handlers.load({})
+    src = tmp_path / ("b" * 250 + ".tif")
+    shutil.copyfile(geodata_path(RGB_TIF), src)
+    last = list(handlers.respond(sid, "what is this?", [str(src)]))[-1]
+    assert "bands" in " ".join(_texts(last))  # answered (the fake reader), not a server error
+
+
 def test_every_route_needs_login_when_auth_is_on(tmp_data_dir, monkeypatch):
     from assistant.config import get_settings
     from assistant.ui.handlers import Handlers

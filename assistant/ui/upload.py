@@ -21,6 +21,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".jp2"}  # w
 BROWSER_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 PREVIEW_MAX_PX = 1024
 THUMB_MAX_PX = 384
+MAX_NAME_CHARS = 120
+"""Longest file name kept for an upload (names are at most 255 bytes; the copy adds a prefix, its preview a suffix)."""
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SID = re.compile(r"^[0-9a-f]{8,32}$")
 
@@ -46,7 +48,10 @@ def accept_upload(src: str | Path, sid: str) -> Path:
         raise BadInputError(f"'{src.name}' is not an image this app reads (accepted: {allowed}).")
     folder = uploads_root() / _SAFE.sub("_", sid)
     folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / f"{uuid.uuid4().hex[:8]}_{_SAFE.sub('_', src.name)}"
+    name = _SAFE.sub("_", src.name)
+    if len(name) > MAX_NAME_CHARS:  # with our prefix and a "_preview.png" it must stay a legal file name
+        name = name[: MAX_NAME_CHARS - len(src.suffix)] + _SAFE.sub("_", src.suffix)
+    dest = folder / f"{uuid.uuid4().hex[:8]}_{name}"
     shutil.copyfile(src, dest)
     _check_readable(dest)
     return dest
