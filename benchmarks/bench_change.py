@@ -7,7 +7,9 @@ applies; at its own 5 m and 4 bands the pair has no head. Methods: cva, zeroshot
 head:N (the sparse preview: the head on every N-th pixel). Each runs in its own child process, which reports its
 wall time, CPU time and peak RSS (ru_maxrss), twice: "cold" with an empty Galileo embedding cache (the first
 question on a pair nobody warmed), then "cached" in a fresh child reading the embeddings the cold run stored (a
-question on a catalog pair `sentinelle change precompute` warmed, as the server does at start). CVA covers the
+question on a catalog pair `sentinelle change precompute` warmed, as the server does at start). The `catalog`
+pair is Beirut as `sentinelle demo-catalog` stores it in SENTINELLE_DATA_DIR (one 13-band COG per date): what a
+chat question reads; the `oscd` pair resamples the 20 m and 60 m band files on the fly. CVA covers the
 whole NAIP scene; the Galileo methods cover the whole scene too unless `--galileo-rows N`
 (and `--cva-rows N` for CVA) limits them to a full-width strip of N rows of the same large files (on a shared
 2-core CPU a full-scene Galileo pass takes hours; a full-scene CVA of the 1 m RGB pair spends minutes polygonising
@@ -61,6 +63,17 @@ def make_large(src: Path, dst: Path, size: int, res: float | None = None) -> Non
                 d.write(block, window=Window(c, r, ww, hh))
 
 
+def catalog_pair() -> list[str]:
+    """Scene ids of Beirut's two dates in the catalog of SENTINELLE_DATA_DIR (empty when it has none)."""
+    try:
+        from tools.catalog import open_catalog
+
+        ids = sorted(i.id for i in open_catalog().items() if i.id.startswith("s2-beirut-imgs-"))
+    except Exception:  # no catalog there
+        return []
+    return ids if len(ids) == 2 else []
+
+
 def child(args: argparse.Namespace) -> None:
     """Runs one method and prints a JSON line with its timing and peak memory."""
     import resource
@@ -94,7 +107,9 @@ def main() -> None:
     ap.add_argument("--cva-rows", type=int, default=0, help="rows of the large pair for CVA; 0 = all")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--methods", default="cva,zeroshot,head,head:4")
-    ap.add_argument("--pairs", default="naip,oscd", help="naip (the large pair), oscd (Beirut)")
+    ap.add_argument("--pairs", default="naip,oscd,catalog",
+                    help="naip (the large pair), oscd (Beirut's band files), catalog (Beirut as the demo catalog "
+                         "stores it: one 13-band COG per date, what a chat question reads)")
     ap.add_argument("--naip-res", type=float, default=1.0, help="pixel size (m) the NAIP RGB tiles are written at")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--before"), ap.add_argument("--after"), ap.add_argument("--out")
@@ -124,11 +139,17 @@ def main() -> None:
                 make_large(geodata_path(src), dst, args.size, args.naip_res)
             print(f"large pair {args.size}x{args.size} px RGB at {args.naip_res:g} m written in "
                   f"{time.perf_counter() - t0:.0f}s")
-        if "oscd" in args.pairs:
+        if "oscd" in args.pairs.split(","):
             pairs["oscd"] = [geodata_path(OSCD_CITY) / "imgs_1", geodata_path(OSCD_CITY) / "imgs_2"]
+        if "catalog" in args.pairs.split(","):
+            ids = catalog_pair()
+            if ids:
+                pairs["catalog"] = ids
+            else:
+                print("  catalog: no Beirut pair in the catalog of SENTINELLE_DATA_DIR (`sentinelle demo-catalog`)")
         for name, pair in pairs.items():
             for method in args.methods.split(","):
-                n_rows = 0 if name == "oscd" else args.cva_rows if method == "cva" else args.galileo_rows
+                n_rows = 0 if name != "naip" else args.cva_rows if method == "cva" else args.galileo_rows
                 tag = f"{name}_{method.replace(':', '_')}"
                 row: dict = {"pair": name}
                 for run in ("cold", "cached") if method != "cva" else ("cold",):

@@ -1,8 +1,8 @@
 """Change pipeline: align two dates, score change tile by tile, threshold, polygonise, write COGs and a summary.
 
 Pass 1 reads date 2 onto date 1's grid window by window, scores batches of overlapping tiles and streams the
-core of each tile into a tiled GeoTIFF while building a histogram; pass 2 thresholds block by block, writes the
-mask and the polygons. Memory depends on the tile and block sizes, not on the scene size.
+cores of each row of tiles into an uncompressed temporary GeoTIFF while building a histogram; pass 2 thresholds
+block by block, writes the mask and the polygons. Memory depends on the tile and block sizes, not on the scene size.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.windows import Window
 
+from tools.change import scoring
 from tools.change.cva import otsu_threshold
 from tools.change.head import load_head
 from tools.change.job import (  # noqa: F401 - METHODS, get_encoder, prepare re-exported: the pipeline's API
@@ -92,7 +94,9 @@ def run_change(
     `stride` > 1 the head classifies every stride-th pixel and interpolates in between: a fast preview of the
     full-resolution map (the summary says `refined: false`); other methods ignore it.
     """
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), warnings.catch_warnings():  # GDAL's cache: bounded
+    # GDAL's cache bounded; compressed blocks decoded on the scoring cores (a stacked Sentinel-2 city: 2x faster)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=str(scoring.SCORE_WORKERS)), \
+            warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # pixel-grid inputs (PNG pairs) write pixel grids
         return _run_change(before, after, out_dir, method, progress, encoder_size, head, threshold, window, clouds,
                            stride)
@@ -114,8 +118,6 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
     cores = tile_windows(grid, regime)
     hi = SCORE_RANGE[job.method]
     edges = np.linspace(0.0, hi, 1025)
-    hist = np.zeros(1024, np.int64)
-    n_valid = 0
     cloud_info: dict = {"requested": clouds, "applied": False}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".work") as tmp:
         tmp_score = Path(tmp) / "score.tif"
@@ -134,7 +136,7 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                         cloud_info[f"date{k + 1}_cloud_pixels"] = write_cloud_mask(reader, bm, grid, path)
                         cloud_readers.append(stack.enter_context(open_raster(path)))
                     cloud_info["applied"] = True
-            dst = stack.enter_context(rasterio.open(tmp_score, "w", **grid.profile("float32", float("nan"))))
+            dst = stack.enter_context(rasterio.open(tmp_score, "w", **grid.profile("float32", float("nan"), "none")))
             done = 0
             if job.method != "cva":
                 progress(CLOUDS_DONE, f"loading the Galileo-{job.encoder_size} encoder")
@@ -143,6 +145,7 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
             progress(TILES_START, f"{what}: 0/{len(cores)}")
             stride = max(1, int(stride)) if job.method == "head" else 1
             timings: dict = {}
+            strip = ScoreStrip(dst, grid.width, edges)
             for batch, scores, raw1, raw2 in scored_batches(job, r1, r2, cores, grid, regime, stride, timings=timings):
                 o = regime.overlap
                 for k, w in enumerate(batch):
@@ -154,12 +157,11 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
                     for cr in cloud_readers:
                         ok &= cr.read(1, window=w) == 0
                     s[~ok] = np.nan
-                    dst.write(s, 1, window=w)
-                    v = s[ok]
-                    n_valid += v.size
-                    hist += np.histogram(np.clip(v, 0, hi), bins=edges)[0]
+                    strip.add(w, s)
                 done += len(batch)
                 progress(TILES_START + (TILES_END - TILES_START) * done / len(cores), f"{what}: {done}/{len(cores)}")
+            strip.flush()
+            hist, n_valid = strip.hist, strip.n_valid
         if threshold is None:
             threshold = job.head.threshold if job.method == "head" else otsu_threshold(hist, edges)
         tmp_mask = Path(tmp) / "mask.tif"
@@ -179,6 +181,41 @@ def _run_change(before, after, out_dir, method, progress, encoder_size, head, th
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     progress(1.0, "done")
     return summary
+
+
+class ScoreStrip:
+    """Gathers the tile cores of one row of tiles and writes them to the score raster as one strip, keeping the
+    histogram of the valid scores (bins `edges`) as it goes.
+
+    Tiles come in row-major order (`tile_windows`); a Sentinel-2 city has ~1000 small tile cores, and writing and
+    histogramming them one by one cost a quarter of a cached zero-shot run. Memory: one strip of the grid's width.
+    """
+
+    def __init__(self, dst, width: int, edges: np.ndarray) -> None:
+        self.dst, self.width, self.edges = dst, width, edges
+        self.hist = np.zeros(len(edges) - 1, np.int64)
+        self.n_valid = 0
+        self._row: int | None = None
+        self._buf: np.ndarray | None = None
+
+    def add(self, window, score: np.ndarray) -> None:
+        """One tile core's scores (NaN where not valid)."""
+        row = int(window.row_off)
+        if row != self._row:
+            self.flush()
+            self._row = row
+            self._buf = np.full((int(window.height), self.width), np.nan, np.float32)
+        c = int(window.col_off)
+        self._buf[:, c : c + score.shape[1]] = score
+
+    def flush(self) -> None:
+        if self._buf is None:
+            return
+        self.dst.write(self._buf, 1, window=Window(0, self._row, self.width, self._buf.shape[0]))
+        v = self._buf[np.isfinite(self._buf)]
+        self.n_valid += v.size
+        self.hist += np.histogram(np.clip(v, 0, self.edges[-1]), bins=self.edges)[0]
+        self._buf, self._row = None, None
 
 
 SEASON_GAP_MONTHS = 3  # dates this many months apart in the year: vegetation and snow change the scene

@@ -51,10 +51,11 @@ class Grid:
         ys = [t.f, t.f + t.e * self.height]
         return min(xs), min(ys), max(xs), max(ys)
 
-    def profile(self, dtype: str, nodata: float | None = None) -> dict:
-        """A one-band tiled GeoTIFF profile on this grid (results are written block by block, then made COGs)."""
+    def profile(self, dtype: str, nodata: float | None = None, compress: str = "deflate") -> dict:
+        """A one-band tiled GeoTIFF profile on this grid (results are written block by block, then made COGs;
+        `compress="none"` for a temporary file read back once: deflating it costs more than the disk it saves)."""
         prof = {"driver": "GTiff", "width": self.width, "height": self.height, "count": 1, "dtype": dtype,
-                "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "transform": self.transform}
+                "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": compress, "transform": self.transform}
         if nodata is not None:
             prof["nodata"] = nodata
         if self.crs is not None:
