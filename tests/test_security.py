@@ -326,6 +326,11 @@ def test_chat_text_drops_markup_remote_images_and_server_paths(handlers, tmp_dat
     assert "![" not in text and "tracker" in text
     assert chat_text(f"cannot read {tmp_data_dir}/uploads/abc/x.tif") == "cannot read x.tif"
     assert chat_text("between 2016/2017, see https://example.org/a/b") == "between 2016/2017, see https://example.org/a/b"
+    # a link's text cannot hide where it leads (model output: a VLM reading a link off an image)
+    assert chat_text("Open [your report](https://attacker.example/login).") == (
+        "Open your report (https://attacker.example/login).")
+    assert chat_text("[https://example.org](https://example.org)") == "https://example.org"
+    assert "](" not in chat_text("[x](javascript:alert(1)) and [y](<https://a.example/b>)")
 
 
 def test_server_errors_in_the_chat_name_no_server_path(handlers, tmp_data_dir):
