@@ -29,6 +29,7 @@ from tools.core.results import ProgressCallback, no_progress
 from tools.rasters.open import open_raster
 
 MAX_FEATURES = 3000
+MAX_PATCH_PARTS = 256  # a joined patch of more parts is drawn part by part (see _merge_border)
 SIMPLIFY_PX = 0.75  # outline tolerance (pixels): pixel staircases become straight edges, ~2x fewer vertices
 EIGHT = np.ones((3, 3), dtype=bool)
 _GEOD = Geod(ellps="WGS84")
@@ -122,24 +123,32 @@ def _merge_border(border: list[tuple[object, float, int]]) -> list[tuple[object,
     """Joins the pieces of patches cut by block edges into the patches one block would have drawn.
 
     Pieces that touch, along an edge or at a corner only, hold 8-connected pixels: each group of them is one
-    patch (a multipolygon where its parts meet at corners), as a patch inside a block is. Each group is unioned
-    on its own: one union of all the pieces of a noisy large scene took most of its polygon time.
+    patch (a multipolygon where its parts meet at corners), as a patch inside a block is. A group of more than
+    MAX_PATCH_PARTS parts (the speckle of a noisy mask, joined across a whole scene) is drawn as its parts, each
+    with the pieces inside it: simplifying and validating one multipolygon of thousands of parts took minutes.
+    Each group is unioned on its own (one union of all the pieces of a noisy large scene took most of its time).
     """
     if not border:
         return []
     geoms = np.array([g for g, _, _ in border], dtype=object)
+    sums = np.array([v for _, v, _ in border], dtype=np.float64)
+    counts = np.array([n for _, _, n in border], dtype=np.int64)
     a, b = STRtree(geoms).query(geoms, predicate="intersects")
     n_groups, group = connected_components(
         coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(len(geoms), len(geoms))), directed=False)
-    sums = np.bincount(group, weights=[v for _, v, _ in border], minlength=n_groups)
-    counts = np.bincount(group, weights=[n for _, _, n in border], minlength=n_groups)
     order = np.argsort(group, kind="stable")
     starts = np.searchsorted(group[order], np.arange(n_groups + 1))
     out = []
     for k in range(n_groups):
         idx = order[starts[k] : starts[k + 1]]
         union = geoms[idx[0]] if len(idx) == 1 else shapely.union_all(geoms[idx])
-        out.append((union, float(sums[k]), max(int(counts[k]), 1)))
+        if shapely.get_num_geometries(union) <= MAX_PATCH_PARTS:
+            out.append((union, float(sums[idx].sum()), max(int(counts[idx].sum()), 1)))
+            continue
+        inside_points = shapely.point_on_surface(geoms[idx])
+        for part in getattr(union, "geoms", [union]):
+            inside = shapely.within(inside_points, part)
+            out.append((part, float(sums[idx][inside].sum()), max(int(counts[idx][inside].sum()), 1)))
     return out
 
 
