@@ -102,6 +102,7 @@ def baseline(repeat: int) -> list[float]:
     """The city question through the agent in-process, after one warm-up call."""
     from assistant.agent import Assistant
     from assistant.session import Session
+    from tools.change.refine import wait_all_refinements
 
     agent = Assistant()
     for _ in agent.stream("Where is Paris?", session=Session()):
@@ -112,6 +113,7 @@ def baseline(repeat: int) -> list[float]:
         for _ in agent.stream(CITY_QUESTION, session=Session()):
             pass
         out.append(time.perf_counter() - start)
+        wait_all_refinements()  # as the browser runs' gap lets it land; and the process must not exit mid-way
     return out
 
 

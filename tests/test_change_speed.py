@@ -216,3 +216,24 @@ def test_the_background_refinement_runs_below_the_answering_threads(tmp_path, mo
     thread.join(30)
     assert seen["refine"] == min(19, caller + refine.REFINE_NICENESS)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller  # the caller's own priority stays
+
+
+def test_a_headless_question_leaves_the_refined_map_when_it_exits(with_head, tmp_data_dir, monkeypatch, capsys):
+    """`sentinelle ask` answers a change question from the preview like the chat, then waits for the background
+    refinement before it exits: the files it leaves are the full-resolution ones (a daemon thread cut off at exit
+    left the preview's, and could abort the interpreter)."""
+    import argparse
+
+    from assistant.commands import ask
+    from tools.catalog import open_catalog
+
+    monkeypatch.setattr(refine, "PREVIEW_MIN_PIXELS", 100_000)  # Rennes (563 x 339) counts as large here
+    open_catalog().ingest([geodata_path(f"oscd-s2/images/rennes/imgs_{k}") for k in (1, 2)], place="Rennes Test")
+    args = argparse.Namespace(question="What changed in Rennes Test?", image=None, batch=None, json=True,
+                              images_root=None, plan_only=False)
+    assert ask.run(args) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [c["name"] for c in record["tool_calls"]] == ["detect_change"] and "preview" in record["answer"]
+    assert refine.running_refinements() == 0
+    summaries = list((tmp_data_dir / "results" / "change").glob("*/summary.json"))
+    assert len(summaries) == 1 and json.loads(summaries[0].read_text())["refined"] is True

@@ -101,6 +101,23 @@ def _echo(event: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    finally:
+        _finish_refinements()
+
+
+def _finish_refinements() -> None:
+    """Change answers come from a fast preview refined in the background; a headless run waits for the
+    full-resolution maps before it exits, so the files it leaves are the refined ones."""
+    from tools.change.refine import running_refinements, wait_all_refinements
+
+    if running_refinements():
+        print("[refine] finishing the full-resolution change map(s)…", file=sys.stderr, flush=True)
+        wait_all_refinements()
+
+
+def _run(args: argparse.Namespace) -> int:
     from assistant.agent import Assistant
 
     assistant = Assistant()

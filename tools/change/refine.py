@@ -72,6 +72,23 @@ def wait_refinement(out_dir: Path, timeout: float | None = None) -> bool:
     return not is_refining(out_dir)
 
 
+def running_refinements() -> int:
+    """How many refinements this process is running."""
+    with _lock:
+        return sum(t.is_alive() for t in _running.values())
+
+
+def wait_all_refinements(timeout: float | None = None) -> int:
+    """Waits for every refinement this process started (a headless run must not exit in the middle of one: its
+    files would stay the preview's and the daemon thread would die at interpreter exit); the number still running."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with _lock:
+        threads = list(_running.values())
+    for thread in threads:
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    return sum(t.is_alive() for t in threads)
+
+
 def start_refinement(before, after, out_dir: Path, outputs: tuple[str, ...], **kwargs) -> threading.Thread | None:
     """Runs the full-resolution job in a daemon thread and moves its outputs over `out_dir`'s; None when a
     refinement of that folder is already running (it will replace the files itself)."""
