@@ -14,15 +14,13 @@ precompute`) and the heads fitted (`train-head --if-missing`), as a server does 
 
 DIR must hold a demo catalog and index (`sentinelle demo-catalog`, `sentinelle index`).
 
-Measured here (2026-12-04, 2 shared cores, load average 2.5, heads v3 fitted, catalog warmed, 45 s between questions,
-`--repeat 2`):
+Measured here (2026-12-05, 2 cores, load average 0.7, heads v3 fitted, catalog warmed, `--repeat 2`):
 
-    agent in-process, city pair (baseline)   median 5.84 s   max 6.01 s
-    browser, Sentinel-2 city pair (Beirut)   median 7.01 s   max 7.27 s
-    browser, VHR upload pair (LEVIR 256²)    median 1.81 s   max 1.83 s
+    agent in-process, city pair (baseline)   median 4.43 s   max 4.56 s
+    browser, Sentinel-2 city pair (Beirut)   median 5.22 s   max 5.64 s
+    browser, VHR upload pair (LEVIR 256²)    median 1.25 s   max 1.37 s
 
-An earlier run at load ~5 with no gap (the VHR pair asked while Beirut's refinement ran, before it was niced): city
-6.81 / 7.81 s, VHR 2.55 / 4.30 s.
+On 2026-12-04 (load 2.5, before the faster cached path and the shared encodings): 5.84 / 7.01 / 1.81 s medians.
 """
 
 from __future__ import annotations
