@@ -24,7 +24,7 @@ from scipy.ndimage import uniform_filter
 
 from tools.core.settings import get_settings
 
-VERSION = "3"
+VERSION = "4"  # 4: VHR features from 256 px tiles (3: 128 px); the Sentinel-2 head is unchanged
 SAMPLES_POS, SAMPLES_NEG = 6000, 12000
 PREDICT_BYTES = 1 << 20  # rows per model call: about this much float64 feature data (see ChangeHead.predict_proba)
 SMOOTH = 5  # probability map averaged over SMOOTH x SMOOTH pixels before the threshold
