@@ -198,7 +198,7 @@ class ScoreStrip:
         self._row: int | None = None
         self._buf: np.ndarray | None = None
 
-    def add(self, window, score: np.ndarray) -> None:
+    def add(self, window: Window, score: np.ndarray) -> None:
         """One tile core's scores (NaN where not valid)."""
         row = int(window.row_off)
         if row != self._row:
