@@ -20,6 +20,10 @@ Measured here (2026-12-05, 2 cores, load average 0.7, heads v3 fitted, catalog w
     browser, Sentinel-2 city pair (Beirut)   median 5.22 s   max 5.64 s
     browser, VHR upload pair (LEVIR 256²)    median 1.25 s   max 1.37 s
 
+The same day after the VHR tiles went from 128 to 256 px (load 0.8): 3.55 / 4.83 / 1.61 s medians (max 4.30 / 5.00 /
+1.62 s): a 256² upload pair is ~0.35 s slower (Galileo over 16 x 16 patches per tile instead of 8 x 8), a 2048² one
+~1.6x faster.
+
 On 2026-12-04 (load 2.5, before the faster cached path and the shared encodings): 5.84 / 7.01 / 1.81 s medians.
 """
 
