@@ -78,15 +78,13 @@ def running_refinements() -> int:
         return sum(t.is_alive() for t in _running.values())
 
 
-def wait_all_refinements(timeout: float | None = None) -> int:
+def wait_all_refinements() -> None:
     """Waits for every refinement this process started (a headless run must not exit in the middle of one: its
-    files would stay the preview's and the daemon thread would die at interpreter exit); the number still running."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    files would stay the preview's and the daemon thread would die at interpreter exit)."""
     with _lock:
         threads = list(_running.values())
     for thread in threads:
-        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-    return sum(t.is_alive() for t in threads)
+        thread.join()
 
 
 def start_refinement(before, after, out_dir: Path, outputs: tuple[str, ...], **kwargs) -> threading.Thread | None:
